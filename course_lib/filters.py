@@ -1,0 +1,120 @@
+"""Filtres linéaires par convolution : noyaux gaussiens, flou séparable, gradients de Sobel.
+
+Tout se fait par ``torch.nn.functional.conv2d`` sur l'appareil des images,
+canal par canal (convolution « depthwise »), avec un bord par réflexion
+(``d c b | a b c d | c b a``), le bord par défaut d'OpenCV
+(``cv2.BORDER_REFLECT_101``) et le mode ``"mirror"`` de SciPy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .validation import check_images, check_number, unbatch
+
+__all__ = ["gaussian_kernel1d", "gaussian_kernel2d", "gaussian_blur", "filter2d", "sobel",
+           "gradient_magnitude"]
+
+
+def gaussian_kernel1d(sigma: float, radius: int | None = None, truncate: float = 4.0,
+                      device=None, dtype=torch.float32) -> torch.Tensor:
+    """Noyau gaussien 1D normalisé (sa somme vaut 1), de longueur ``2 * radius + 1``.
+
+    Paramètres
+    ----------
+    sigma : float
+        Écart-type en pixels (> 0).
+    radius : int, optionnel
+        Demi-largeur ; par défaut ``int(truncate * sigma + 0.5)``, comme SciPy.
+    truncate : float
+        Nombre d'écarts-types couverts quand ``radius`` n'est pas donné.
+    """
+    check_number(sigma, "sigma", positive=True)
+    if radius is None:
+        check_number(truncate, "truncate", positive=True)
+        radius = int(truncate * sigma + 0.5)
+    check_number(radius, "radius", integer=True, nonnegative=True)
+    x = torch.arange(-radius, radius + 1, device=device, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).to(dtype)
+
+
+def gaussian_kernel2d(size: int, sigma: float, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Noyau gaussien 2D ``size x size`` (``size`` impair) normalisé à une somme de 1."""
+    check_number(size, "size", integer=True, positive=True)
+    if size % 2 == 0:
+        raise ValueError(f"L'argument « size » doit être impair ; reçu : {size}.")
+    k = gaussian_kernel1d(sigma, radius=size // 2, device=device, dtype=torch.float64)
+    return torch.outer(k, k).to(dtype)
+
+
+def _reflect_pad(batch: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
+    height, width = batch.shape[-2:]
+    if pad_h >= height or pad_w >= width:
+        raise ValueError(
+            f"Le noyau (demi-largeur {max(pad_h, pad_w)}) est trop grand pour des images de "
+            f"{height}x{width} pixels : le bord par réflexion demande une demi-largeur inférieure "
+            "à la taille de l'image. Réduisez sigma ou agrandissez l'image."
+        )
+    return F.pad(batch, (pad_w, pad_w, pad_h, pad_h), mode="reflect")
+
+
+def filter2d(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Corrélation de chaque canal avec un noyau 2D impair (bord par réflexion), taille conservée.
+
+    ``kernel`` est ``(kh, kw)`` ; c'est une corrélation, comme ``cv2.filter2D``.
+    """
+    batch, single = check_images(images, "images")
+    if not isinstance(kernel, torch.Tensor) or kernel.ndim != 2 or kernel.shape[0] % 2 == 0 \
+            or kernel.shape[1] % 2 == 0:
+        raise ValueError("L'argument « kernel » doit être un tenseur 2D de côtés impairs.")
+    channels = batch.shape[1]
+    weight = kernel.to(batch).expand(channels, 1, *kernel.shape)
+    padded = _reflect_pad(batch, kernel.shape[0] // 2, kernel.shape[1] // 2)
+    return unbatch(F.conv2d(padded, weight, groups=channels), single)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float, truncate: float = 4.0) -> torch.Tensor:
+    """Flou gaussien séparable : une convolution horizontale puis une verticale.
+
+    Paramètres
+    ----------
+    images : torch.Tensor
+        ``(B,C,H,W)`` ou ``(C,H,W)``.
+    sigma : float
+        Écart-type en pixels.
+    truncate : float
+        Le noyau s'arrête à ``truncate * sigma`` pixels (4 comme SciPy).
+
+    Retourne
+    --------
+    torch.Tensor
+        Même forme ; égal à ``cv2.GaussianBlur`` avec le même noyau et ``BORDER_REFLECT_101``.
+    """
+    batch, single = check_images(images, "images")
+    kernel = gaussian_kernel1d(sigma, truncate=truncate, device=batch.device, dtype=batch.dtype)
+    radius, channels = kernel.numel() // 2, batch.shape[1]
+    padded = _reflect_pad(batch, radius, radius)
+    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    out = F.conv2d(F.conv2d(padded, horizontal, groups=channels), vertical, groups=channels)
+    return unbatch(out, single)
+
+
+def sobel(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dérivées de Sobel 3x3 ``(gx, gy)`` de chaque canal, comme ``cv2.Sobel(..., ksize=3)``."""
+    batch, single = check_images(images, "images", min_size=2)
+    smooth = torch.tensor([1.0, 2.0, 1.0], dtype=batch.dtype, device=batch.device)
+    diff = torch.tensor([-1.0, 0.0, 1.0], dtype=batch.dtype, device=batch.device)
+    channels = batch.shape[1]
+    padded = _reflect_pad(batch, 1, 1)
+    gx = F.conv2d(padded, torch.outer(smooth, diff).expand(channels, 1, 3, 3), groups=channels)
+    gy = F.conv2d(padded, torch.outer(diff, smooth).expand(channels, 1, 3, 3), groups=channels)
+    return unbatch(gx, single), unbatch(gy, single)
+
+
+def gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Norme du gradient de Sobel, ``sqrt(gx^2 + gy^2)``, canal par canal."""
+    gx, gy = sobel(images)
+    return torch.sqrt(gx**2 + gy**2)

@@ -1,0 +1,43 @@
+"""Configuration commune des tests : aucun fichier ne fuit dans le HOME de la machine, pas de réseau.
+
+Les variables sont fixées avant tout import de jupyter, matplotlib ou torch, et héritées par
+les noyaux que lancent nbval et nbgrader ainsi que par les processus de pytest-xdist.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _isolate_environment() -> None:
+    if os.environ.get("COURSE_TEST_HOME"):  # déjà fait (processus parent de pytest-xdist)
+        return
+    home = Path(tempfile.mkdtemp(prefix="course-tests-"))
+    variables = {
+        "COURSE_TEST_HOME": home,
+        "JUPYTER_CONFIG_DIR": home / "jupyter-config",
+        "JUPYTER_DATA_DIR": home / "jupyter-data",
+        "JUPYTER_RUNTIME_DIR": home / "jupyter-runtime",
+        "IPYTHONDIR": home / "ipython",
+        "MPLCONFIGDIR": home / "matplotlib",
+        "TORCH_HOME": home / "torch",
+        "COURSE_DATA": home / "course-data",
+        "XDG_CACHE_HOME": home / "cache",
+    }
+    for name, value in variables.items():
+        Path(value).mkdir(parents=True, exist_ok=True)
+        os.environ[name] = str(value)
+    os.environ.setdefault("COURSE_PROFILE", "ci")
+    os.environ["COURSE_OFFLINE"] = "1"  # aucun téléchargement pendant les tests
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    # Les noyaux lancés par nbval et nbgrader doivent importer la copie de travail.
+    paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    # Les exécutables de l'environnement (jupyter, alembic pour nbgrader) d'abord.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+_isolate_environment()
