@@ -1,0 +1,53 @@
+"""Configuration nbgrader du cours « Génération d'images par apprentissage profond ».
+
+Racine du cours : ce dossier. source/TPn contient les versions maîtresses (solutions et tests
+cachés) ; release/TPn, les versions étudiantes produites par `make assignments`.
+"""
+
+import os
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    GetGrades,
+    IncludeHeaderFooter,
+    LockCells,
+)
+
+c = get_config()  # noqa: F821 (fourni par traitlets)
+
+c.CourseDirectory.course_id = "gif-4105-7105-generation"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
+
+# Ce que voient les étudiants à la place des solutions.
+c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "VOTRE RÉPONSE ICI"
+
+# Correction : délai par cellule dimensionné pour le profil « ci » ; au-delà, le noyau est
+# interrompu, la cellule reçoit 0 et la correction continue (boucles infinies comprises).
+c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "120"))
+c.Execute.interrupt_on_timeout = True
+c.Execute.error_on_timeout = {
+    "ename": "CellTimeoutError",
+    "evalue": "délai dépassé",
+    "traceback": [
+        "CellTimeoutError : la cellule n'a pas terminé dans le délai imparti "
+        f"({c.Execute.timeout} s). Cherchez une boucle infinie ou un calcul trop long."
+    ],
+}
+
+# Une cellule de test modifiée ou supprimée par l'étudiant est restaurée depuis la source.
+c.OverwriteCells.add_missing_cells = True
+c.OverwriteCells.missing_cell_notification = (
+    "Cette cellule (id : {cell_id}) manquait dans la remise ; elle a été restaurée pour la correction.\n"
+)
+
+# Retour aux étudiants : sans le code des tests cachés.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# Solutions pour les étudiants (dossier solutions/ du dépôt) : ni tests cachés, ni sorties.
+c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme,
+                                    ClearHiddenTests]
