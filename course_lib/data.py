@@ -31,7 +31,7 @@ from .scenery import TIMES_OF_DAY, render_scenes
 from .validation import check_choice, check_number, check_size, describe
 
 __all__ = [
-    "PHOTOS", "TEXTURES", "photo", "texture",
+    "PHOTOS", "TEXTURES", "photo", "texture", "digits", "random_patches",
     "TIMES_OF_DAY", "synthetic_scenes", "iter_synthetic_scenes",
     "list_images", "load_folder", "iter_folder",
     "Asset", "ASSETS", "register_asset", "asset_path", "cache_dir", "sha256sum",
@@ -147,6 +147,46 @@ def texture(name: str, size=None, device=None) -> torch.Tensor:
     if size is not None:
         image = resize(image, size)
     return image.contiguous().to(device or "cpu")
+
+
+# --------------------------------------------------------------------------- petits jeux de données
+
+def digits(device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Les 1 797 chiffres manuscrits 8x8 de scikit-learn (UCI), hors ligne.
+
+    Retourne ``(images, labels)`` : images ``(1797,1,8,8)`` dans [0, 1] (les niveaux
+    d'origine vont de 0 à 16) et étiquettes entières ``(1797,)`` de 0 à 9.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images.astype(np.float32) / 16.0)[:, None]
+    labels = torch.from_numpy(bunch.target.astype(np.int64))
+    return images.to(device or "cpu"), labels.to(device or "cpu")
+
+
+def random_patches(image: torch.Tensor, n: int, size: int, seed: int = 0) -> torch.Tensor:
+    """Tire ``n`` imagettes ``size x size`` au hasard dans une image ``(C,H,W)`` : un lot ``(n,C,size,size)``.
+
+    Le tirage est reproductible (``seed``) et se fait par indexation, sans boucle sur les imagettes.
+    """
+    from .validation import check_images
+
+    batch, _ = check_images(image, "image")
+    if batch.shape[0] != 1:
+        raise ValueError(f"L'argument « image » doit être une seule image (C,H,W) ; reçu : {describe(image)}.")
+    check_number(n, "n", integer=True, positive=True)
+    check_number(size, "size", integer=True, positive=True)
+    height, width = batch.shape[-2:]
+    if size > min(height, width):
+        raise ValueError(f"Les imagettes ({size} px) sont plus grandes que l'image ({height}x{width}).")
+    generator = torch.Generator().manual_seed(int(seed))
+    tops = torch.randint(0, height - size + 1, (n,), generator=generator).to(batch.device)
+    lefts = torch.randint(0, width - size + 1, (n,), generator=generator).to(batch.device)
+    offsets = torch.arange(size, device=batch.device)
+    rows = (tops[:, None] + offsets)[:, :, None]        # (n, size, 1)
+    cols = (lefts[:, None] + offsets)[:, None, :]       # (n, 1, size)
+    return batch[0][:, rows, cols].permute(1, 0, 2, 3).contiguous()
 
 
 # --------------------------------------------------------------------------- scènes procédurales

@@ -214,3 +214,24 @@ def test_sha256sum_matches_hashlib(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(np.arange(10000).tobytes())
     assert data.sha256sum(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- petits jeux de données
+
+def test_digits_are_offline_and_normalised(no_network):
+    images_, labels = data.digits()
+    assert images_.shape == (1797, 1, 8, 8) and labels.shape == (1797,)
+    assert float(images_.max()) == 1.0 and float(images_.min()) == 0.0
+    assert set(labels.tolist()) == set(range(10))
+
+
+def test_random_patches_are_crops_of_the_image():
+    image = torch.arange(3 * 20 * 30, dtype=torch.float32).view(3, 20, 30) / 2000
+    patches = data.random_patches(image, n=50, size=7, seed=1)
+    assert patches.shape == (50, 3, 7, 7)
+    assert torch.equal(patches, data.random_patches(image, n=50, size=7, seed=1))
+    for patch in patches[:5]:
+        top, left = divmod(int(round(float(patch[0, 0, 0]) * 2000)), 30)
+        assert torch.equal(patch, image[:, top:top + 7, left:left + 7])
+    with pytest.raises(ValueError, match="plus grandes"):
+        data.random_patches(image, n=2, size=25)
