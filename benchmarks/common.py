@@ -101,5 +101,5 @@ def format_row(r: Row) -> str:
     """Une ligne du tableau : temps, rapport référence / nous, mémoire."""
     measured = r.ours_mib is not None and r.baseline_mib is not None
     memory = f"{r.ours_mib:.0f} / {r.baseline_mib:.0f} Mio" if measured else ""
-    return (f"{r.block:<10} {r.name:<46} {r.ours_s * 1e3:>7.1f}ms {r.baseline_s * 1e3:>8.1f}ms {r.ratio:>7.2f}x  "
+    return (f"{r.block:<10} {r.name:<46} {r.ours_s * 1e3:>7.1f}ms {r.baseline_s * 1e3:>8.1f}ms {r.ratio:>7.3g}x  "
             f"{memory:<20} {r.baseline}" + (f" ({r.note})" if r.note else ""))
