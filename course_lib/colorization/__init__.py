@@ -10,10 +10,21 @@ plutôt qu'une régression, qui donne des images ternes.
 - :mod:`~course_lib.colorization.models` : ECCV16 (poids officiels), petit modèle pour le CPU ;
 - :mod:`~course_lib.colorization.datasets` : images d'entraînement hors ligne et dossiers de photos ;
 - :mod:`~course_lib.colorization.training` : pertes, entraînement en direct, colorisation, évaluation ;
-- :mod:`~course_lib.colorization.metrics` : PSNR, AuC de l'erreur ab, colorfulness.
+- :mod:`~course_lib.colorization.metrics` : PSNR, AuC de l'erreur ab, colorfulness ;
+- :mod:`~course_lib.colorization.figures` : le plan ab (cases, a priori, poids).
 """
 
-from .datasets import TEST_PHOTOS, TRAIN_PHOTOS, augment, folder_batches, photo_patches, training_images
+from .datasets import (
+    AMBIGUOUS_PALETTE,
+    TEST_PHOTOS,
+    TRAIN_PHOTOS,
+    ambiguous_shapes,
+    augment,
+    folder_batches,
+    photo_patches,
+    training_images,
+)
+from .figures import bin_colors, plot_ab_plane
 from .lab import AB_NORM, L_CENT, L_NORM, check_ab, check_lightness, gray_rgb, lightness, merge_lab, split_lab
 from .metrics import ab_auc, ab_error_curve, colorfulness, psnr
 from .models import (
@@ -47,7 +58,8 @@ __all__ = [
     "split_lab", "merge_lab", "lightness", "gray_rgb", "check_lightness", "check_ab", "L_CENT", "L_NORM", "AB_NORM",
     "Colorizer", "ECCV16", "SmallColorizer", "ECCV16_ASSET", "ECCV16_BINS", "load_pretrained",
     "try_load_pretrained", "bins_from_weights",
-    "TRAIN_PHOTOS", "TEST_PHOTOS", "augment", "photo_patches", "training_images", "folder_batches",
+    "TRAIN_PHOTOS", "TEST_PHOTOS", "AMBIGUOUS_PALETTE", "ambiguous_shapes",
+    "augment", "photo_patches", "training_images", "folder_batches",
     "classification_loss", "regression_loss", "train_colorizer", "colorize", "evaluate",
-    "psnr", "ab_error_curve", "ab_auc", "colorfulness",
+    "psnr", "ab_error_curve", "ab_auc", "colorfulness", "bin_colors", "plot_ab_plane",
 ]

@@ -15,16 +15,18 @@ parcourt sans fin un dossier de photos de l'utilisateur.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 
 from .. import data
-from ..images import resize
+from ..images import lab_to_rgb, resize
 from ..validation import check_choice, check_images, check_number, check_size, unbatch
 
-__all__ = ["TRAIN_PHOTOS", "TEST_PHOTOS", "augment", "photo_patches", "training_images", "folder_batches"]
+__all__ = ["TRAIN_PHOTOS", "TEST_PHOTOS", "AMBIGUOUS_PALETTE", "augment", "photo_patches", "training_images",
+           "ambiguous_shapes", "folder_batches"]
 
 #: Photos couleur où l'on tire les imagettes d'entraînement.
 TRAIN_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "flower")
@@ -68,6 +70,17 @@ def augment(images: torch.Tensor, seed: int | None = None, flip: bool = True,
     return unbatch(out.clamp(0.0, 1.0), single)
 
 
+@functools.lru_cache(maxsize=8)
+def _photo_sources(names: tuple, size: int, scales: tuple) -> list[torch.Tensor]:
+    """Les photos redimensionnées aux échelles demandées (gardées en mémoire : les relire est lent)."""
+    sources = []
+    for name in names:
+        image = data.photo(name)
+        for scale in scales:
+            sources.append(resize(image, max(size, round(min(image.shape[-2:]) * scale))))
+    return sources
+
+
 def photo_patches(n: int, size: int = 64, names=TRAIN_PHOTOS, seed: int = 0, scales=(1.0, 0.5),
                   device=None) -> torch.Tensor:
     """``n`` imagettes ``size x size`` tirées dans des photos hors ligne, à plusieurs échelles.
@@ -83,12 +96,7 @@ def photo_patches(n: int, size: int = 64, names=TRAIN_PHOTOS, seed: int = 0, sca
         names = (names,)
     for name in names:
         check_choice(name, "names", data.PHOTOS)
-    sources = []
-    for name in names:
-        image = data.photo(name)
-        for scale in scales:
-            side = max(size, round(min(image.shape[-2:]) * scale))
-            sources.append(resize(image, side))
+    sources = _photo_sources(tuple(names), int(size), tuple(float(s) for s in scales))
     counts = [n // len(sources) + (k < n % len(sources)) for k in range(len(sources))]
     patches = [data.random_patches(src, count, size, seed=seed * 1000 + k)
                for k, (src, count) in enumerate(zip(sources, counts)) if count]
@@ -126,6 +134,47 @@ def training_images(n: int, size: int = 64, source: str = "mixed", seed: int = 0
     images = torch.cat(parts)
     images = images[torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1)).to(images.device)]
     return augment(images, seed=seed + 2) if augmented else images
+
+
+#: Couleurs des formes ambiguës : nom -> (a*, b*), toutes à la luminosité L* = 60 (dans le gamut sRGB).
+AMBIGUOUS_PALETTE = {"rouge": (55.0, 45.0), "vert": (-45.0, 45.0), "bleu": (5.0, -45.0), "violet": (45.0, -40.0)}
+
+
+def ambiguous_shapes(n: int, size: int = 32, seed: int = 0, probs=(0.4, 0.3, 0.2, 0.1), device=None):
+    """Des disques de couleur *ambiguë* : même luminosité, quatre couleurs possibles.
+
+    Chaque image montre un disque de luminosité L* = 60 sur un fond gris
+    (a* = b* = 0) plus clair ou plus sombre. La couleur du disque est tirée
+    dans :data:`AMBIGUOUS_PALETTE` avec les probabilités ``probs`` : le canal
+    L ne dit rien de la couleur. La meilleure prédiction L2 est la *moyenne*
+    des quatre couleurs, un brun terne ; une classification garde les quatre
+    modes. C'est l'expérience qui explique les images ternes de la régression.
+
+    Retourne
+    --------
+    (images, labels) : ``(n,3,size,size)`` dans [0, 1] et ``(n,)`` (indice de la couleur).
+    """
+    check_number(n, "n", integer=True, positive=True)
+    side = check_size(size, "size")[0]
+    probs = torch.as_tensor(probs, dtype=torch.float64)
+    if probs.shape != (len(AMBIGUOUS_PALETTE),) or bool((probs < 0).any()) or float(probs.sum()) <= 0:
+        raise ValueError(f"« probs » doit donner {len(AMBIGUOUS_PALETTE)} probabilités positives ; reçu : {probs}.")
+    g = torch.Generator().manual_seed(int(seed))
+    labels = torch.multinomial(probs / probs.sum(), n, replacement=True, generator=g)
+    centre = 0.3 + 0.4 * torch.rand(n, 2, generator=g, dtype=torch.float64)
+    radius = 0.15 + 0.15 * torch.rand(n, generator=g, dtype=torch.float64)
+    dark = torch.rand(n, generator=g) < 0.5
+    background = torch.where(dark, 20 + 20 * torch.rand(n, generator=g), 78 + 15 * torch.rand(n, generator=g))
+    t = (torch.arange(side, dtype=torch.float64) + 0.5) / side
+    y, x = torch.meshgrid(t, t, indexing="ij")
+    inside = ((x - centre[:, 0, None, None]) ** 2 + (y - centre[:, 1, None, None]) ** 2
+              <= radius[:, None, None] ** 2)
+    texture = 3 * torch.randn(n, side, side, generator=g, dtype=torch.float64)
+    L = torch.where(inside, torch.full_like(texture, 60.0), background.double()[:, None, None] + texture)
+    colours = torch.tensor(list(AMBIGUOUS_PALETTE.values()), dtype=torch.float64)[labels]       # (n, 2)
+    ab = inside[:, None] * colours[:, :, None, None]
+    rgb = lab_to_rgb(torch.cat([L.clamp(0, 100)[:, None], ab], dim=1)).to(torch.float32)
+    return rgb.to(device or "cpu"), labels.to(device or "cpu")
 
 
 def folder_batches(folder, size: int = 256, batch_size: int = 32, epochs: int | None = None,

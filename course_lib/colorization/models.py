@@ -207,10 +207,11 @@ class ECCV16(Colorizer):
 class SmallColorizer(Colorizer):
     """Un petit réseau de colorisation qui s'entraîne sur un CPU en quelques minutes.
 
-    Même idée qu'ECCV16 en miniature : deux sous-échantillonnages par 2, deux
-    convolutions dilatées pour le contexte, une convolution transposée, puis
-    une tête 1x1 vers les ``Q`` scores (classification) ou vers ab / 110
-    (régression L2, la référence de l'article). Sortie à 1/2 de la résolution.
+    ECCV16 en miniature : deux sous-échantillonnages par 2, deux convolutions
+    dilatées pour le contexte (champ récepteur de 69 pixels), puis une tête
+    1x1 vers les ``Q`` scores (classification) ou vers ab / 110 (régression
+    L2, la référence de l'article). Comme ECCV16, il prédit la couleur à 1/4
+    de la résolution : la couleur varie lentement, les détails viennent de L.
 
     Paramètres
     ----------
@@ -222,7 +223,7 @@ class SmallColorizer(Colorizer):
         ``"classification"`` ou ``"regression"``.
     """
 
-    factor = 2
+    factor = 4
     multiple = 4
 
     def __init__(self, bins: torch.Tensor | None = None, width: int = 32, kind: str = "classification"):
@@ -239,16 +240,15 @@ class SmallColorizer(Colorizer):
             nn.Conv2d(c2, c3, 3, stride=2, padding=1), relu, nn.BatchNorm2d(c3),
             nn.Conv2d(c3, c3, 3, padding=2, dilation=2), relu,
             nn.Conv2d(c3, c3, 3, padding=2, dilation=2), relu, nn.BatchNorm2d(c3),
-            nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1), relu,
-            nn.Conv2d(c2, c2, 3, padding=1), relu,
+            nn.Conv2d(c3, c3, 3, padding=1), relu,
         )
         if kind == "classification":
             centres = ab_bins() if bins is None else check_bins(bins)
             self.register_buffer("bin_centres", centres.detach().to(torch.float32).clone())
-            self.head = nn.Conv2d(c2, centres.shape[0], 1)
+            self.head = nn.Conv2d(c3, centres.shape[0], 1)
         else:
             self.register_buffer("bin_centres", torch.zeros(0, 2))
-            self.head = nn.Conv2d(c2, 2, 1)
+            self.head = nn.Conv2d(c3, 2, 1)
 
     @property
     def bins(self) -> torch.Tensor:

@@ -231,7 +231,7 @@ def train_colorizer(model: Colorizer, images, steps: int = 200, batch_size: int 
                     rebalance: bool = True, lam: float = 0.5, sigma: float = 5.0, k: int = 5,
                     prior: torch.Tensor | None = None, val_images: torch.Tensor | None = None,
                     preview_every: int | None = None, T: float = 0.38, augmented: bool = True, seed: int = 0,
-                    progress: bool = True, live: bool = True,
+                    progress: bool = True, live: bool = True, num_threads: int | None = None,
                     callback: Callable[[int, float], None] | None = None) -> dict:
     """Entraîne un modèle de colorisation (classification rééquilibrée ou régression L2).
 
@@ -261,6 +261,11 @@ def train_colorizer(model: Colorizer, images, steps: int = 200, batch_size: int 
         Graine des tirages de lots et des augmentations.
     live : bool
         Courbes et aperçus en direct (dans un notebook seulement).
+    num_threads : int, optionnel
+        Fils d'exécution du CPU pendant l'entraînement (rétablis à la fin). Sur
+        un CPU partagé, 1 fil est souvent le plus rapide pour un petit modèle :
+        paralléliser de petites convolutions coûte plus en synchronisation qu'il
+        ne rapporte.
     callback : fonction, optionnelle
         Appelée ``callback(step, perte)`` après chaque itération.
 
@@ -322,6 +327,10 @@ def train_colorizer(model: Colorizer, images, steps: int = 200, batch_size: int 
         if preview is not None:
             preview.update(model, step)
 
+    previous_threads = torch.get_num_threads()
+    if num_threads is not None:
+        check_number(num_threads, "num_threads", integer=True, positive=True)
+        torch.set_num_threads(num_threads)
     model.train()
     bar = tqdm(range(1, steps + 1), desc="entraînement", disable=not progress, leave=False)
     try:
@@ -353,6 +362,7 @@ def train_colorizer(model: Colorizer, images, steps: int = 200, batch_size: int 
     finally:
         bar.close()
         model.eval()
+        torch.set_num_threads(previous_threads)
     if curves is not None:
         curves.draw()
     return history
