@@ -364,11 +364,20 @@ def _check_distribution(probs, name: str = "probs") -> tuple[torch.Tensor, bool]
 
 
 def _annealed(batch: torch.Tensor, T: float, centres: torch.Tensor) -> torch.Tensor:
-    """Moyenne recuite d'un lot ``(B,Q,H,W)`` déjà vérifié (voir :func:`annealed_mean`)."""
+    """Moyenne recuite d'un lot ``(B,Q,H,W)`` déjà vérifié (voir :func:`annealed_mean`).
+
+    ``exp(log z_q / T) = z_q^{1/T}`` ; on divise d'abord ``z`` par son maximum
+    (ce qui ne change pas le résultat normalisé) pour qu'aucune puissance ne
+    tombe à 0 quand ``T`` est petit. La somme pondérée des centres est un
+    produit matriciel ``(2,Q) @ (Q, H·W)``.
+    """
+    b, q, h, w = batch.shape
     if T == 0:
         return centres[batch.argmax(dim=1)].permute(0, 3, 1, 2).contiguous()
-    log_p = torch.log(batch.clamp_min(torch.finfo(batch.dtype).tiny))
-    return torch.einsum("bqhw,qc->bchw", torch.softmax(log_p / T, dim=1), centres)
+    peak = batch.amax(dim=1, keepdim=True).clamp_min(torch.finfo(batch.dtype).tiny)
+    annealed = torch.pow(batch / peak, 1.0 / T).flatten(2)                    # (B, Q, H·W), max = 1
+    mean = torch.matmul(centres.T.to(batch.dtype), annealed) / annealed.sum(dim=1, keepdim=True)
+    return mean.view(b, 2, h, w)
 
 
 def annealed_mean(probs: torch.Tensor, T: float = 0.38, bins: torch.Tensor | None = None) -> torch.Tensor:
