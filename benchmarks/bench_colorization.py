@@ -69,8 +69,8 @@ def benchmarks(quick: bool):
     def with_autograd():
         return model(L)
 
-    ours = timeit(inference, repeat=1 if quick else 3)
-    base = timeit(with_autograd, repeat=1 if quick else 3)
+    ours = timeit(inference, repeat=1 if quick else 2)
+    base = timeit(with_autograd, repeat=1 if quick else 2)
     ours_mem = peak_memory_mib(inference)
     base_mem = peak_memory_mib(with_autograd)
     params = sum(p.numel() for p in model.parameters())

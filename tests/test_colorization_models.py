@@ -127,7 +127,7 @@ def fake_official_weights(tmp_path, monkeypatch):
 def test_load_pretrained_reads_the_cache_and_takes_the_bins_from_the_weights(fake_official_weights):
     original, path = fake_official_weights
     loaded = C.load_pretrained()
-    assert not loaded.training
+    assert not loaded.training and not loaded.model_out.weight.requires_grad
     for (name, a), (_, b) in zip(original.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     assert loaded.bins.shape == (313, 2)

@@ -43,7 +43,7 @@ ECCV16_ASSET = data.register_asset(data.Asset(
     url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
     sha256="9b330a0b",
     description="poids ECCV16 de Zhang, Isola et Efros (colorisation, portage PyTorch officiel)",
-    size_mb=123,
+    size_mb=129,
     torch_hub=True,
 ))
 
@@ -338,7 +338,8 @@ def load_pretrained(path_or_cache=None, device=None, download: bool | None = Non
     Retourne
     --------
     ECCV16
-        En mode évaluation, sur ``device`` (CPU par défaut).
+        En mode évaluation, sur ``device`` (CPU par défaut), avec ``model_out``
+        (les centres des cases) figé pour un éventuel réglage fin.
 
     Lève
     ----
@@ -360,6 +361,7 @@ def load_pretrained(path_or_cache=None, device=None, download: bool | None = Non
         raise ValueError(f"Le fichier « {path} » n'a pas les couches d'ECCV16 : {error}") from None
     if bins.shape[0] != ECCV16_BINS:
         raise ValueError(f"Les poids ont {bins.shape[0]} cases au lieu de {ECCV16_BINS}.")
+    model.model_out.weight.requires_grad_(False)          # les centres des cases ne s'apprennent pas
     return model.eval().to(device or "cpu")
 
 
