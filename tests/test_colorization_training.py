@@ -95,7 +95,7 @@ def small_data():
     course_lib.seed(0)
     prof = course_lib.profile("ci")
     side = prof.pick(ci=32, cpu=64, gpu=128)
-    train = C.training_images(prof.n_train // 2, side, source="scenes", seed=0)
+    train = C.training_images(prof.n_train // 4, side, source="scenes", seed=0)
     val = C.training_images(48, side, source="scenes", seed=1000, augmented=False)
     return train, val
 
