@@ -86,6 +86,14 @@ def test_folder_batches_read_a_user_folder_and_skip_gray_photos(tmp_path):
     images.save_image(torch.full((3, 40, 40), 0.5), tmp_path / "gris.png")
     batches = list(C.folder_batches(tmp_path, size=32, batch_size=2, epochs=2, augmented=False))
     assert sum(b.shape[0] for b in batches) == 6 and batches[0].shape[1:] == (3, 32, 32)
+    # un entraînement sur le dossier : une fonction qui recrée l'itérateur à chaque passage
+    model = C.SmallColorizer(width=4)
+    history = C.train_colorizer(model, lambda: C.folder_batches(tmp_path, size=32, batch_size=2, epochs=1),
+                                steps=5, progress=False, live=False, num_threads=1)
+    assert len(history["perte"]) == 5
+    with pytest.raises(ValueError, match="usage unique"):
+        C.train_colorizer(model, C.folder_batches(tmp_path, size=32, batch_size=2, epochs=1), steps=5,
+                          rebalance=False, progress=False, live=False, num_threads=1)
 
 
 # --------------------------------------------------------------------------- entraînement
