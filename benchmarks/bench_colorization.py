@@ -32,6 +32,17 @@ def annealed_mean_numpy(probs: np.ndarray, bins: np.ndarray, T: float = 0.38) ->
     return np.einsum("bqhw,qc->bchw", annealed, bins)
 
 
+class _one_thread:
+    """NumPy calcule sur un seul fil : on compare à ressources égales."""
+
+    def __enter__(self):
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.previous)
+
+
 def benchmarks(quick: bool):
     bins = C.ab_bins()
     g = torch.Generator().manual_seed(0)
@@ -40,20 +51,22 @@ def benchmarks(quick: bool):
     batch, side = (4, 32) if quick else (16, 64)
     _, ab = C.split_lab(torch.rand(batch, 3, side, side, generator=g))
     ab_np, bins_np = ab.numpy().astype(np.float32), bins.numpy()
-    ours = timeit(lambda: C.soft_encode(ab, bins))
-    base = timeit(lambda: soft_encode_numpy(ab_np, bins_np), repeat=1 if not quick else 3)
+    with _one_thread():
+        ours = timeit(lambda: C.soft_encode(ab, bins))
+        base = timeit(lambda: soft_encode_numpy(ab_np, bins_np), repeat=1 if not quick else 3)
     pixels = batch * side * side
-    yield Row("couleur", f"soft_encode, {pixels} pixels, Q={len(bins)}", ours, base,
+    yield Row("couleur", f"soft_encode, {pixels} pixels, Q={len(bins)}, 1 fil", ours, base,
               "NumPy : distances complètes + argsort", note=f"{pixels / ours / 1e6:.2f} Mpixels/s")
 
     # Moyenne recuite : softmax des log-probabilités sur tout le lot contre NumPy.
     batch, side = (4, 16) if quick else (32, 64)
     probs = torch.softmax(torch.randn(batch, len(bins), side, side, generator=g) * 3, dim=1)
     probs_np = probs.numpy()
-    ours = timeit(lambda: C.annealed_mean(probs, 0.38, bins=bins))
-    base = timeit(lambda: annealed_mean_numpy(probs_np, bins_np), repeat=1 if not quick else 3)
+    with _one_thread():
+        ours = timeit(lambda: C.annealed_mean(probs, 0.38, bins=bins))
+        base = timeit(lambda: annealed_mean_numpy(probs_np, bins_np), repeat=1 if not quick else 3)
     pixels = batch * side * side
-    yield Row("couleur", f"annealed_mean T=0.38, {pixels} pixels", ours, base, "NumPy, même formule",
+    yield Row("couleur", f"annealed_mean T=0.38, {pixels} pixels, 1 fil", ours, base, "NumPy, même formule",
               note=f"{pixels / ours / 1e6:.2f} Mpixels/s")
 
     # ECCV16 : inférence d'une image (CPU), inference_mode contre un appel avec autograd.

@@ -375,7 +375,7 @@ def _annealed(batch: torch.Tensor, T: float, centres: torch.Tensor) -> torch.Ten
     if T == 0:
         return centres[batch.argmax(dim=1)].permute(0, 3, 1, 2).contiguous()
     peak = batch.amax(dim=1, keepdim=True).clamp_min(torch.finfo(batch.dtype).tiny)
-    annealed = torch.pow(batch / peak, 1.0 / T).flatten(2)                    # (B, Q, H·W), max = 1
+    annealed = (batch / peak).pow_(1.0 / T).flatten(2)                     # (B, Q, H·W), max = 1
     mean = torch.matmul(centres.T.to(batch.dtype), annealed) / annealed.sum(dim=1, keepdim=True)
     return mean.view(b, 2, h, w)
 
