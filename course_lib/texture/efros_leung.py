@@ -173,7 +173,9 @@ def _as_batch_templates(templates, valid, sample):
     v = valid[None] if valid.ndim == 2 else valid
     batch, channels, wh, ww = t.shape
     if wh != ww or wh % 2 == 0:
-        raise ValueError(f"Les gabarits « templates » doivent être carrés et de côté impair ; reçu : {describe(templates)}.")
+        raise ValueError(
+            f"Les gabarits « templates » doivent être carrés et de côté impair ; reçu : {describe(templates)}."
+        )
     if v.shape[-2:] != (wh, ww) or v.shape[0] not in (1, batch):
         raise ValueError(
             f"Le masque « valid » doit avoir la taille des gabarits ({wh}x{ww}), forme (w,w) ou (B,w,w) ; "

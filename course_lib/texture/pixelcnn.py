@@ -50,8 +50,8 @@ from ..validation import (
 )
 
 __all__ = ["LEVELS", "causal_mask", "MaskedConv2d", "GatedResidualBlock", "PixelCNN", "default_model",
-           "quantize", "dequantize", "digits_dataset", "texture_dataset", "split", "bits_per_dim", "fit",
-           "pixel_distribution", "sample", "complete"]
+           "default_training", "quantize", "dequantize", "digits_dataset", "texture_dataset", "split",
+           "bits_per_dim", "fit", "pixel_distribution", "sample", "complete"]
 
 #: Nombre de valeurs d'un pixel (8 bits).
 LEVELS = 256
@@ -162,6 +162,15 @@ def default_model(profile=None) -> PixelCNN:
     prof = profile if profile is not None else current_profile()
     return PixelCNN(channels=prof.pick(ci=32, cpu=64, gpu=128), blocks=prof.pick(ci=3, cpu=6, gpu=12),
                     hidden=prof.pick(ci=64, cpu=128, gpu=256))
+
+
+def default_training(profile=None) -> dict:
+    """Réglages d'entraînement du profil : ``{"epochs", "batch_size", "lr"}`` (arguments de :func:`fit`)."""
+    from ..device import profile as current_profile
+
+    prof = profile if profile is not None else current_profile()
+    return {"epochs": prof.pick(ci=3, cpu=15, gpu=40), "batch_size": prof.pick(ci=32, cpu=64, gpu=128),
+            "lr": prof.pick(ci=3e-3, cpu=2e-3, gpu=1e-3)}
 
 
 # --------------------------------------------------------------------------- données
