@@ -7,7 +7,9 @@ est une boucle Python, et ``FindMatches`` existe en deux versions :
 - ``inner="loops"`` : les quatre boucles ``for i,j`` / ``for ii,jj`` du pseudo-code, en Python pur
   (pour les petites images des tests) ;
 - ``inner="numpy"`` : la boucle ``for ii,jj`` sur les décalages de la fenêtre, chaque décalage étant
-  traité pour toutes les positions ``(i, j)`` à la fois par NumPy (le « code direct » du banc d'essai).
+  traité pour toutes les positions ``(i, j)`` à la fois par NumPy (le « code direct » du banc d'essai) ;
+  comme dans le pseudo-code, les décalages de poids nul (pixels vides) sont calculés puis multipliés
+  par 0, sauf avec ``inner="numpy-skip"`` qui les saute.
 
 Les tirages aléatoires suivent le protocole documenté dans ``course_lib.texture.efros_leung`` :
 un ``torch.Generator`` ; germe par ``randint`` (ligne puis colonne) ; à chaque passe ``randperm``
@@ -97,13 +99,13 @@ def find_matches(template, valid, sample, window_size, gauss, err_threshold=ERR_
                             dist += (template[c][ii][jj] - sample[c][i + ii][j + jj]) ** 2
                         ssd[i][j] = ssd[i][j] + dist * valid[ii][jj] * gauss[ii][jj]
                 ssd[i][j] = ssd[i][j] / tot_weight
-    elif inner == "numpy":
+    elif inner in ("numpy", "numpy-skip"):
         array = np.asarray(sample, dtype=np.float64) if not isinstance(sample, np.ndarray) else sample
         total = np.zeros((out_h, out_w))
         for ii in range(window_size):
             for jj in range(window_size):
                 weight = valid[ii][jj] * gauss[ii][jj]
-                if weight == 0.0:
+                if weight == 0.0 and inner == "numpy-skip":
                     continue
                 dist = np.zeros((out_h, out_w))
                 for c in range(channels):
@@ -123,7 +125,7 @@ def grow_image(sample, image, filled, window_size, generator, max_err_threshold=
     gauss = gaussian2d(window_size)
     half = window_size // 2
     channels = len(sample)
-    sample_array = np.asarray(sample, dtype=np.float64) if inner == "numpy" else sample
+    sample_array = sample if inner == "loops" else np.asarray(sample, dtype=np.float64)
     passes = 0
     while not all(all(row) for row in filled):
         if max_passes is not None and passes >= max_passes:

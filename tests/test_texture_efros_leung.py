@@ -58,8 +58,9 @@ def test_max_err_threshold_is_raised_like_the_literal_pseudocode():
 def test_numpy_and_loop_transcriptions_agree():
     # Le code direct du banc d'essai (boucle sur les décalages, NumPy sur les positions) est le même algorithme.
     sample = random_sample(5, 1, 10, 10)
-    np.testing.assert_array_equal(literal.synthesize(sample.numpy(), (11, 11), 5, 5, inner="numpy"),
-                                  literal.synthesize(sample.numpy(), (11, 11), 5, 5))
+    expected = literal.synthesize(sample.numpy(), (11, 11), 5, 5)
+    for inner in ("numpy", "numpy-skip"):
+        np.testing.assert_array_equal(literal.synthesize(sample.numpy(), (11, 11), 5, 5, inner=inner), expected)
 
 
 def test_fill_equals_the_literal_pseudocode():

@@ -60,12 +60,12 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..filters import gaussian_kernel2d
 from ..validation import check_images, check_mask, check_number, check_size, check_tensor, describe
+from ._threads import single_thread_on_cpu
 
 __all__ = ["ERR_THRESHOLD", "MAX_ERR_THRESHOLD", "SIGMA_DIVISOR", "gaussian_mask", "masked_ssd",
            "find_matches", "unfilled_neighbors", "grow_step", "synthesize", "fill"]
@@ -76,6 +76,8 @@ ERR_THRESHOLD = 0.1
 MAX_ERR_THRESHOLD = 0.3
 #: Écart-type de la gaussienne : ``window / SIGMA_DIVISOR``.
 SIGMA_DIVISOR = 6.4
+#: Taille maximale (éléments) de la SSD de toute une frontière calculée d'un coup.
+_BASE_LIMIT = 1 << 26
 
 
 # --------------------------------------------------------------------------- vérifications
@@ -129,9 +131,13 @@ class _SampleWindows:
         channels, height, width = sample.shape
         self.window, self.half, self.channels = window, window // 2, channels
         self.out_shape = (height - window + 1, width - window + 1)
-        patches = F.unfold(sample[None], window)[0]                  # (C*K, N), canal puis ligne
-        self.weights = torch.cat([-2.0 * patches, patches * patches], 0)   # pour le développement
-        self.patches = patches.t().contiguous()                      # (N, C*K), pour la somme directe
+        # Développement sur des valeurs centrées (la SSD n'en dépend pas) : des termes plus petits,
+        # donc moins d'erreur d'arrondi dans la soustraction.
+        self.mean = sample.mean()
+        centred = F.unfold((sample - self.mean)[None], window)[0]     # (C*K, N), canal puis ligne
+        self.weights = torch.cat([-2.0 * centred, centred * centred], 0)
+        self.scale = (sample - self.mean).abs().max() ** 2
+        self.patches = F.unfold(sample[None], window)[0].t().contiguous()   # (N, C*K), pour la somme directe
         h = self.half
         self.centres = sample[:, h:height - h, h:width - h].reshape(channels, -1)   # (C, N)
         self.penalty = None
@@ -139,16 +145,29 @@ class _SampleWindows:
             self.penalty = torch.zeros(positions.numel(), dtype=sample.dtype, device=sample.device)
             self.penalty.masked_fill_(~positions.reshape(-1).to(sample.device), float("inf"))
         self.gauss = gaussian_mask(window, device=sample.device, dtype=sample.dtype).reshape(-1)
-        # Marge d'arrondi du développement, relative au poids total : quelques epsilons par terme sommé.
-        self.margin = 8.0 * patches.shape[0] * channels * torch.finfo(sample.dtype).eps
+        # Erreur d'arrondi d'un produit scalaire de n termes : environ sqrt(n) epsilons fois la somme
+        # des valeurs absolues des termes, elle-même au plus 2 (own + TotWeight * scale) ; facteur 4 de sûreté.
+        self.rounding = 8.0 * (2 * channels * window * window) ** 0.5 * torch.finfo(sample.dtype).eps
 
-    def expanded(self, templates: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """SSD *non normalisée* de chaque gabarit ``(B, C*K)`` contre chaque fenêtre, par produit matriciel."""
+    def terms(self, templates: torch.Tensor, weights: torch.Tensor):
+        """Les lignes ``[m (T - moyenne), m]`` du développement, et ``own = sum m (T - moyenne)^2``."""
         mc = weights if self.channels == 1 else weights.repeat(1, self.channels)
-        mt = mc * templates
-        own = (mt * templates).sum(1, keepdim=True)
-        ssd = torch.addmm(own, torch.cat([mt, mc], 1), self.weights)
-        return ssd if self.penalty is None else ssd + self.penalty
+        centred = templates - self.mean
+        mt = mc * centred
+        return torch.cat([mt, mc], 1), (mt * centred).sum(1)
+
+    def bound(self, own: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
+        """Borne (par gabarit) de l'erreur d'arrondi de la SSD développée, non normalisée."""
+        return self.rounding * (own + total * self.scale)
+
+    def expanded(self, templates: torch.Tensor, weights: torch.Tensor, total: torch.Tensor):
+        """SSD *non normalisée* de chaque gabarit ``(B, C*K)`` contre chaque fenêtre, par produit matriciel.
+
+        Retourne la SSD ``(B, N)`` et une borne ``(B,)`` de son erreur d'arrondi.
+        """
+        rows, own = self.terms(templates, weights)
+        ssd = torch.addmm(own[:, None], rows, self.weights)
+        return (ssd if self.penalty is None else ssd + self.penalty), self.bound(own, total)
 
     def direct(self, templates, weights, total, rows, cols) -> torch.Tensor:
         """SSD normalisée par la somme directe, pour les couples (gabarit ``rows``, fenêtre ``cols``)."""
@@ -227,7 +246,8 @@ def masked_ssd(templates: torch.Tensor, valid: torch.Tensor, sample: torch.Tenso
     window = _check_window(t.shape[-1], sample.shape[-2:])
     index = _SampleWindows(sample, window)
     weights = index.gauss * v.reshape(v.shape[0], -1)
-    ssd = index.expanded(t.reshape(t.shape[0], -1), weights) / weights.sum(1, keepdim=True)
+    total = weights.sum(1)
+    ssd = index.expanded(t.reshape(t.shape[0], -1), weights, total)[0] / total[:, None]
     ssd = ssd.clamp(min=0.0).reshape(t.shape[0], *index.out_shape)
     return ssd[0] if single else ssd
 
@@ -272,42 +292,65 @@ def unfilled_neighbors(filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 
 class _Grower:
-    """L'état d'une croissance (image et masque avec une marge vide), pour enchaîner les passes."""
+    """L'état d'une croissance : image, pixels remplis et ordre de remplissage, à plat avec une marge vide."""
 
     def __init__(self, image, filled, sample, window, err_threshold, sample_valid=None):
         self.window, self.half = window, window // 2
         self.err_threshold = err_threshold
         h = self.half
         self.height, self.width = image.shape[-2:]
-        self.image = F.pad(image, (h, h, h, h))
-        self.filled = F.pad(filled[None].to(torch.uint8), (h, h, h, h))[0].bool()
-        self.order = torch.where(self.filled, 0, -1).to(torch.int32)
         self.padded_width = self.width + 2 * h
         self.windows = _SampleWindows(sample, window, sample_valid)
+        channels = image.shape[0]
+        self.image = F.pad(image, (h, h, h, h)).reshape(channels, -1)              # (C, P)
+        known = F.pad(filled[None].to(image.dtype), (h, h, h, h))[0].reshape(-1)
+        self.known = known                                                        # (P,) 1 = rempli
+        self.order = torch.where(known > 0, 0, -1).to(torch.int32)
         offsets = torch.arange(window, device=image.device)
-        self.dy = offsets.repeat_interleave(window)[None]            # (1, K), ligne par ligne
-        self.dx = offsets.repeat(window)[None]
+        self.offsets = (offsets[:, None] * self.padded_width + offsets[None, :]).reshape(1, -1)  # (1, K)
+        self.centre = h * self.padded_width + h
         self.passes = 0
+        # Demi-fenêtres (avec la ligne ou la colonne du centre) : au début d'une passe, les pixels remplis
+        # de la fenêtre d'un pixel de la frontière tiennent presque toujours dans l'une d'elles.
+        r = offsets.repeat_interleave(window)
+        c = offsets.repeat(window)
+        halves = torch.stack([r <= h, r >= h, c <= h, c >= h])                    # (4, K)
+        rows = halves.repeat(1, 2 * channels)                                     # lignes de [m T, m]
+        self.halves = halves
+        self.half_rows = [part.nonzero().squeeze(1) for part in rows]
+        self.half_weights = [self.windows.weights[index] for index in self.half_rows]
+
+    def _grid(self, flat: torch.Tensor) -> torch.Tensor:
+        h = self.half
+        return flat.reshape(-1, self.height + 2 * h, self.padded_width)[:, h:h + self.height, h:h + self.width]
 
     def inner_filled(self) -> torch.Tensor:
-        h = self.half
-        return self.filled[h:h + self.height, h:h + self.width]
+        return self._grid(self.known)[0] > 0
 
     def result(self):
-        h = self.half
-        crop = (slice(h, h + self.height), slice(h, h + self.width))
-        return self.image[(slice(None), *crop)], self.filled[crop], self.order[crop]
+        return self._grid(self.image), self.inner_filled(), self._grid(self.order)[0]
 
-    def _levels(self, ys: list, xs: list) -> np.ndarray:
-        """Niveau de dépendance de chaque pixel de la liste (voir la docstring du module)."""
-        w = self.window
-        seen = np.full((self.height + w, self.width + w), -1, dtype=np.int64)
-        levels = np.empty(len(ys), dtype=np.int64)
-        for k, (y, x) in enumerate(zip(ys, xs)):
-            level = seen[y:y + w, x:x + w].max() + 1
-            seen[y + self.half, x + self.half] = level
-            levels[k] = level
-        return levels
+    def _levels(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        """Niveau de dépendance de chaque pixel de la liste ordonnée (voir la docstring du module).
+
+        Le pixel ``j`` dépend du pixel ``i < j`` quand ``i`` est dans sa fenêtre ; son niveau est la longueur
+        du plus long chemin de dépendances qui y mène, obtenue par relaxations successives sur ces arêtes.
+        """
+        count = ys.numel()
+        order = torch.arange(count, device=ys.device)
+        edges = []
+        for first in range(0, count, 2048):                      # par morceaux : mémoire bornée
+            rows = slice(first, first + 2048)
+            close = ((ys[rows, None] - ys[None]).abs() <= self.half) & ((xs[rows, None] - xs[None]).abs() <= self.half)
+            pairs = (close & (order[rows, None] < order[None])).nonzero()
+            edges.append(pairs + torch.tensor([first, 0], device=ys.device))
+        source, target = torch.cat(edges).unbind(1)
+        levels = torch.zeros(count, dtype=torch.long, device=ys.device)
+        while True:
+            longer = levels.scatter_reduce(0, target, levels[source] + 1, "amax")
+            if torch.equal(longer, levels):
+                return levels
+            levels = longer
 
     def step(self, max_err: float, generator: torch.Generator) -> int:
         """Une passe de ``GrowImage`` ; retourne le nombre de pixels remplis."""
@@ -319,46 +362,87 @@ class _Grower:
         permutation = torch.randperm(total, generator=generator).to(device)
         uniforms = torch.rand(total, generator=generator, dtype=torch.float64)
         indices, counts = indices[permutation], counts[permutation]
-        indices = indices[torch.sort(counts, descending=True, stable=True).indices]
+        indices = indices[torch.sort(counts, descending=True, stable=True).indices]   # PixelList
         ys, xs = indices // self.width, indices % self.width
-        levels = self._levels(ys.tolist(), xs.tolist())
-        by_level = np.argsort(levels, kind="stable")
-        bounds = np.searchsorted(levels[by_level], np.arange(levels.max() + 2))
+        levels = self._levels(ys, xs)
+        # Les pixels rangés par niveau (ordre stable) : chaque niveau est une tranche contiguë.
+        levels, by_level = torch.sort(levels, stable=True)
+        bounds = torch.searchsorted(levels, torch.arange(int(levels[-1]) + 2, device=device)).tolist()
+        corners = (ys * self.padded_width + xs)[by_level]         # coin haut-gauche de chaque fenêtre, à plat
         precise = torch.float64 if device.type != "mps" else torch.float32
-        uniforms = uniforms.to(device=device, dtype=precise)
+        uniforms = uniforms.to(device)[by_level].to(precise)
         self.passes += 1
+        base = self._base(corners) if total * self.windows.weights.shape[1] <= _BASE_LIMIT else None
         done = torch.zeros((), dtype=torch.long, device=device)
-        for level in range(levels.max() + 1):
-            members = torch.from_numpy(by_level[bounds[level]:bounds[level + 1]]).to(device)
-            done += self._fill_batch(ys[members], xs[members], uniforms[members], max_err)
+        for level in range(len(bounds) - 1):
+            part = slice(bounds[level], bounds[level + 1])
+            start = None if base is None else (base[0][part], base[1][part])
+            done += self._fill_batch(corners[part], uniforms[part], max_err, start)
         return int(done)
 
-    def _fill_batch(self, ys, xs, uniforms, max_err) -> torch.Tensor:
+    def _templates(self, corners):
+        """Gabarits ``(B, C*K)`` et poids ``G * ValidMask`` ``(B, K)`` des fenêtres de coins ``corners``."""
+        flat = corners[:, None] + self.offsets                                    # (B, K)
+        channels = self.windows.channels
+        if channels == 1:
+            templates = self.image[0][flat]
+        else:
+            templates = self.image[:, flat].permute(1, 0, 2).reshape(corners.numel(), -1)
+        return templates, self.windows.gauss * self.known[flat]
+
+    def _base(self, corners):
+        """La SSD de toute la frontière contre toutes les fenêtres de l'exemple, avec les gabarits du début
+        de la passe : un produit matriciel par demi-fenêtre ; chaque niveau n'ajoute ensuite que la
+        contribution des pixels remplis depuis (une poignée de colonnes)."""
+        windows = self.windows
+        templates, weights = self._templates(corners)
+        rows, _ = windows.terms(templates, weights)
+        ssd = torch.empty(corners.numel(), windows.weights.shape[1], dtype=rows.dtype, device=rows.device)
+        outside = weights > 0
+        remaining = torch.ones(corners.numel(), dtype=torch.bool, device=rows.device)
+        for half, index, matrix in zip(self.halves, self.half_rows, self.half_weights):
+            members = (remaining & ~(outside & ~half).any(1)).nonzero().squeeze(1)
+            if members.numel():
+                ssd[members] = rows[members][:, index] @ matrix
+                remaining[members] = False
+        members = remaining.nonzero().squeeze(1)
+        if members.numel():
+            ssd[members] = rows[members] @ windows.weights
+        return rows, ssd
+
+    def _fill_batch(self, corners, uniforms, max_err, start=None) -> torch.Tensor:
         windows, t = self.windows, self.err_threshold
-        flat = (ys[:, None] + self.dy) * self.padded_width + (xs[:, None] + self.dx)   # (B, K)
-        templates = self.image.reshape(windows.channels, -1)[:, flat]           # (C, B, K)
-        templates = templates[0] if windows.channels == 1 else templates.permute(1, 0, 2).reshape(ys.numel(), -1)
-        weights = windows.gauss * self.filled.reshape(-1)[flat]                 # G * ValidMask
+        templates, weights = self._templates(corners)
         total = weights.sum(1)                                                   # TotWeight
-        expanded = windows.expanded(templates, weights)
-        # Candidats exacts : la somme directe sur les fenêtres proches du minimum du développement.
-        limit = expanded.amin(1).clamp(min=0) * (1 + t) + windows.margin * total
+        if start is None:
+            expanded, error = windows.expanded(templates, weights, total)
+        else:
+            rows, own = windows.terms(templates, weights)
+            change = rows - start[0]                 # non nul aux pixels remplis depuis le début de la passe
+            columns = change.any(0).nonzero().squeeze(1)
+            expanded = start[1] + own[:, None]
+            if columns.numel():
+                expanded = expanded.addmm_(change[:, columns], windows.weights[columns])
+            if windows.penalty is not None:
+                expanded = expanded + windows.penalty
+            error = 2.0 * windows.bound(own, total)                          # deux produits : deux arrondis
+        # Candidats exacts : la somme directe sur les fenêtres qui, à l'erreur d'arrondi près, peuvent
+        # être à moins de (1 + t) fois le minimum.
+        limit = (expanded.amin(1) + error) * (1 + t) + error
         near_rows, near_cols = (expanded <= limit[:, None]).nonzero(as_tuple=True)
         ssd = windows.direct(templates, weights, total, near_rows, near_cols)
         smallest = torch.full_like(total, float("inf")).scatter_reduce(0, near_rows, ssd, "amin")
         candidate = ssd <= smallest[near_rows] * (1 + t)                         # min(SSD) * (1 + ErrThreshold)
-        count = torch.bincount(near_rows, weights=candidate.to(uniforms.dtype), minlength=ys.numel())
-        pick = torch.minimum(torch.floor(uniforms * count), count - 1).long()   # RandomPick
-        rank = torch.cumsum(candidate, 0) - 1 - (torch.cumsum(count, 0) - count).long()[near_rows]
-        chosen = candidate & (rank == pick[near_rows])
+        # RandomPick : le candidat de rang floor(u * n) de chaque gabarit, trouvé dans le cumul des candidats.
+        count = torch.bincount(near_rows, weights=candidate.to(uniforms.dtype), minlength=corners.numel())
+        pick = torch.minimum(torch.floor(uniforms * count), count - 1) + (torch.cumsum(count, 0) - count)
+        chosen = torch.searchsorted(torch.cumsum(candidate, 0), pick.long() + 1)
         error, position = ssd[chosen], near_cols[chosen]
         accept = error < max_err                                                 # BestMatch.error < MaxErrThreshold
-        where = (ys + self.half) * self.padded_width + xs + self.half
-        image = self.image.reshape(windows.channels, -1)
-        image[:, where] = torch.where(accept, windows.centres[:, position], image[:, where])
-        self.filled.reshape(-1)[where] |= accept
-        order = self.order.reshape(-1)
-        order[where] = torch.where(accept, self.passes, order[where])
+        where = corners + self.centre
+        self.image[:, where] = torch.where(accept, windows.centres[:, position], self.image[:, where])
+        self.known[where] = torch.where(accept, 1.0, self.known[where])
+        self.order[where] = torch.where(accept, self.passes, self.order[where])
         return accept.sum()
 
 
@@ -409,7 +493,8 @@ def grow_step(image: torch.Tensor, filled: torch.Tensor, sample: torch.Tensor, w
         raise ValueError("Le masque « filled » ne contient aucun pixel rempli : il faut un germe pour grandir.")
     generator = generator if generator is not None else _generator(None)
     grower = _Grower(image.clone(), filled, sample.to(image), window, float(err_threshold))
-    done = grower.step(float(max_err_threshold), generator)
+    with single_thread_on_cpu(image.device):
+        done = grower.step(float(max_err_threshold), generator)
     new_image, new_filled, _ = grower.result()
     return new_image.contiguous(), new_filled.contiguous(), done > 0
 
@@ -418,7 +503,8 @@ def _grow(grower: _Grower, generator, max_err: float, progress: bool, descriptio
     from tqdm.auto import tqdm
 
     remaining = int((~grower.inner_filled()).sum())
-    with tqdm(total=remaining, desc=description, unit="px", disable=not progress, leave=False) as bar:
+    with tqdm(total=remaining, desc=description, unit="px", disable=not progress, leave=False) as bar, \
+            single_thread_on_cpu(grower.image.device):
         try:
             while remaining > 0:
                 done = grower.step(max_err, generator)

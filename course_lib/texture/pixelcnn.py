@@ -48,6 +48,7 @@ from ..validation import (
     check_tensor,
     describe,
 )
+from ._threads import single_thread_on_cpu
 
 __all__ = ["LEVELS", "causal_mask", "MaskedConv2d", "GatedResidualBlock", "PixelCNN", "default_model",
            "default_training", "quantize", "dequantize", "digits_dataset", "texture_dataset", "split",
@@ -379,7 +380,12 @@ def pixel_distribution(model: nn.Module, images: torch.Tensor, row: int, col: in
     check_number(col, "col", integer=True, low=0, high=width - 1)
     check_number(temperature, "temperature", positive=True)
     logits = model(batch[:, :, :row + 1].to(device))[:, :, row, col]
-    return torch.softmax(logits.double() / temperature, dim=1).float()
+    return torch.softmax(logits.to(_precise(device)) / temperature, dim=1).float()
+
+
+def _precise(device) -> torch.dtype:
+    """float64 pour le softmax, sauf sur MPS qui ne l'a pas."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
 def _sampling_generator(seed, device) -> torch.Generator:
@@ -402,14 +408,15 @@ def _autoregress(model, canvas, hidden, temperature, generator, progress, descri
     was_training = model.training
     model.eval()
     try:
-        for i, j in tqdm(todo, desc=description, unit="px", disable=not progress, leave=False):
-            logits = model(canvas[:, :, :i + 1])[:, :, i, j]
-            probs = torch.softmax(logits.double() / temperature, dim=1)
-            values = torch.multinomial(probs, 1, generator=generator)[:, 0]
-            drawn = values.to(canvas.dtype) / (levels - 1)
-            canvas[:, 0, i, j] = torch.where(hidden[:, i, j], drawn, canvas[:, 0, i, j])
-            if return_probs:
-                probs_all[:, i, j] = probs.float()
+        with single_thread_on_cpu(canvas.device):
+            for i, j in tqdm(todo, desc=description, unit="px", disable=not progress, leave=False):
+                logits = model(canvas[:, :, :i + 1])[:, :, i, j]       # les lignes du bas ne comptent pas
+                probs = torch.softmax(logits.to(_precise(canvas.device)) / temperature, dim=1)
+                values = torch.multinomial(probs, 1, generator=generator)[:, 0]
+                drawn = values.to(canvas.dtype) / (levels - 1)
+                canvas[:, 0, i, j] = torch.where(hidden[:, i, j], drawn, canvas[:, 0, i, j])
+                if return_probs:
+                    probs_all[:, i, j] = probs.float()
     except KeyboardInterrupt:
         warnings.warn("Échantillonnage interrompu : les pixels restants valent 0.", stacklevel=3)
     finally:

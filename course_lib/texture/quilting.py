@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..validation import check_choice, check_images, check_number, check_size, check_tensor, describe
+from ._threads import single_thread_on_cpu
 
 __all__ = ["MODES", "min_error_boundary_cut", "overlap_errors", "quilt"]
 
@@ -165,35 +166,41 @@ def quilt(sample: torch.Tensor, out_size, block: int | None = None, overlap: int
     cols = max(1, math.ceil((width - overlap) / step))
     canvas = torch.zeros(channels, rows * step + overlap, cols * step + overlap,
                          dtype=source.dtype, device=source.device)
-    positions_h, positions_w = sample_h - block + 1, sample_w - block + 1
     index = torch.arange(block, device=source.device)
-    for k in tqdm(range(rows * cols), desc="Quilting", unit="bloc", disable=not progress, leave=False):
-        by, bx = divmod(k, cols)
-        top, left = by * step, bx * step
-        target = canvas[:, top:top + block, left:left + block]
-        region = torch.zeros(block, block, dtype=torch.bool, device=source.device)
-        if bx > 0:
-            region[:, :overlap] = True
-        if by > 0:
-            region[:overlap, :] = True
-        if mode == "random" or not bool(region.any()):
-            choice = int(torch.randint(0, positions_h * positions_w, (1,), generator=generator))
-        else:
-            errors = overlap_errors(target, region, source).reshape(-1)
-            candidates = (errors <= errors.min() * (1 + tolerance)).nonzero().squeeze(1)
-            pick = int(torch.randint(0, candidates.numel(), (1,), generator=generator))
-            choice = int(candidates[pick])
-        i, j = divmod(choice, positions_w)
-        new = source[:, i:i + block, j:j + block]
-        keep_new = torch.ones(block, block, dtype=torch.bool, device=source.device)
-        if mode == "cut" and overlap > 0:
-            error = ((target - new) ** 2).sum(0)
-            if bx > 0:                                   # couture verticale dans la bande de gauche
-                path = min_error_boundary_cut(error[:, :overlap])
-                keep_new[:, :overlap] &= index[:overlap][None, :] >= path[:, None]
-            if by > 0:                                   # couture horizontale dans la bande du haut
-                path = min_error_boundary_cut(error[:overlap, :].t().contiguous())
-                keep_new[:overlap, :] &= index[:overlap][:, None] >= path[None, :]
-        canvas[:, top:top + block, left:left + block] = torch.where(keep_new, new, target)
+    with single_thread_on_cpu(source.device):
+        for k in tqdm(range(rows * cols), desc="Quilting", unit="bloc", disable=not progress, leave=False):
+            _place_block(canvas, source, k, cols, step, block, overlap, mode, tolerance, generator, index)
     result = canvas[:, :height, :width].contiguous()
     return result if single else result[None]
+
+
+def _place_block(canvas, source, k, cols, step, block, overlap, mode, tolerance, generator, index):
+    """Choisit et coud le bloc numéro ``k`` (ordre de balayage)."""
+    positions_h, positions_w = source.shape[1] - block + 1, source.shape[2] - block + 1
+    by, bx = divmod(k, cols)
+    top, left = by * step, bx * step
+    target = canvas[:, top:top + block, left:left + block]
+    region = torch.zeros(block, block, dtype=torch.bool, device=source.device)
+    if bx > 0:
+        region[:, :overlap] = True
+    if by > 0:
+        region[:overlap, :] = True
+    if mode == "random" or not bool(region.any()):
+        choice = int(torch.randint(0, positions_h * positions_w, (1,), generator=generator))
+    else:
+        errors = overlap_errors(target, region, source).reshape(-1)
+        candidates = (errors <= errors.min() * (1 + tolerance)).nonzero().squeeze(1)
+        pick = int(torch.randint(0, candidates.numel(), (1,), generator=generator))
+        choice = int(candidates[pick])
+    i, j = divmod(choice, positions_w)
+    new = source[:, i:i + block, j:j + block]
+    keep_new = torch.ones(block, block, dtype=torch.bool, device=source.device)
+    if mode == "cut" and overlap > 0:
+        error = ((target - new) ** 2).sum(0)
+        if bx > 0:                                   # couture verticale dans la bande de gauche
+            path = min_error_boundary_cut(error[:, :overlap])
+            keep_new[:, :overlap] &= index[:overlap][None, :] >= path[:, None]
+        if by > 0:                                   # couture horizontale dans la bande du haut
+            path = min_error_boundary_cut(error[:overlap, :].t().contiguous())
+            keep_new[:overlap, :] &= index[:overlap][:, None] >= path[None, :]
+    canvas[:, top:top + block, left:left + block] = torch.where(keep_new, new, target)
