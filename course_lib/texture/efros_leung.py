@@ -33,15 +33,24 @@ Ce module suit le pseudo-code des auteurs
 **Vectorisation.** La SSD d'un lot de gabarits contre toutes les fenêtres de l'exemple est une
 corrélation : avec :math:`m = G \\cdot V` (gaussienne fois masque valide),
 :math:`\\sum_k m_k (T_k - S_{n,k})^2 = \\sum_k m_k T_k^2 - 2 \\sum_k m_k T_k S_{n,k} + \\sum_k m_k S_{n,k}^2`,
-soit un produit matriciel entre les gabarits du lot et les fenêtres dépliées de l'exemple
-(``unfold``, la convolution « im2col »), sur l'appareil de l'exemple. Aucune boucle Python ne
-parcourt les positions de l'exemple. Les pixels d'une passe ne sont pas indépendants (un pixel voit
-ceux remplis avant lui dans la même passe) : on les regroupe en *niveaux* — un pixel est d'un niveau
-de plus que le plus haut niveau des pixels de la frontière placés avant lui dans sa fenêtre — et
-chaque niveau est traité d'un bloc. Le résultat est identique, pixel pour pixel, à la boucle
-séquentielle du pseudo-code. Les candidats proches du minimum sont ensuite recalculés par la somme
-directe (sans la soustraction de grands nombres voisins du développement), pour que l'ensemble des
-candidats soit exactement celui du pseudo-code.
+soit un produit matriciel entre les gabarits et les fenêtres dépliées de l'exemple (``unfold``, la
+convolution « im2col »), sur l'appareil de l'exemple. Aucune boucle Python ne parcourt les positions
+de l'exemple. À chaque passe :
+
+1. la SSD de **toute la frontière** contre toutes les fenêtres est calculée d'un coup avec les gabarits
+   du début de la passe (un produit par demi-fenêtre : les pixels remplis de la fenêtre d'un pixel de la
+   frontière tiennent presque toujours dans une moitié, ce qui divise le calcul par près de deux) ;
+2. les pixels d'une passe ne sont pas indépendants (un pixel voit ceux remplis avant lui dans la même
+   passe) : on les regroupe en *niveaux* — un pixel est d'un niveau de plus que le plus haut niveau des
+   pixels de la frontière placés avant lui dans sa fenêtre — et chaque niveau est traité d'un bloc, en
+   ajoutant à la SSD du début de passe la contribution des seuls pixels remplis depuis (quelques colonnes) ;
+3. les fenêtres proches du minimum (à l'erreur d'arrondi près) sont recalculées par la somme directe,
+   sans la soustraction de grands nombres voisins du développement : l'ensemble des candidats est celui
+   du pseudo-code.
+
+Le résultat est identique, pixel pour pixel, à la boucle séquentielle du pseudo-code (les tests le
+comparent à une transcription littérale). Sur le CPU, la croissance tourne sur un seul fil : elle
+enchaîne des milliers de petites opérations que le pool de fils ralentit.
 
 **Tirages aléatoires.** Un ``torch.Generator`` (CPU) rend tout reproductible : ``synthesize`` tire
 le coin du germe 3x3 (``randint`` sur les lignes puis les colonnes) ; chaque passe tire une
