@@ -127,13 +127,14 @@ def gpu_checks(profile):
         assert result.shape == (3, 2 * quilt_side, 2 * quilt_side) and result.device.type == device
 
     size = profile.pick(ci=8, cpu=12, gpu=16)
-    n_train = profile.pick(ci=256, cpu=1438, gpu=1438)
+    n_train, n_val = profile.pick(ci=(128, 64), cpu=(1438, 359), gpu=(1438, 359))
 
     def pixel_cnn():
         train, val = pixelcnn.digits_dataset(size, device=device)
+        train, val = train[:n_train], val[:n_val]
         model = pixelcnn.default_model(profile).to(device)
         settings = pixelcnn.default_training(profile) | {"epochs": 1}
-        pixelcnn.fit(model, train[:n_train], val, progress=False, evaluations=1, **settings)
+        pixelcnn.fit(model, train, val, progress=False, evaluations=1, **settings)
         images_ = pixelcnn.sample(model, 16, size, seed=0, progress=False)
         assert images_.shape == (16, 1, size, size) and images_.device.type == device
         assert pixelcnn.bits_per_dim(model, val) < 8.0
