@@ -32,6 +32,10 @@ def _isolate_environment() -> None:
         os.environ[name] = str(value)
     os.environ.setdefault("COURSE_PROFILE", "ci")
     os.environ["COURSE_OFFLINE"] = "1"  # aucun téléchargement pendant les tests
+    # pytest-xdist lance un processus par cœur : un fil de calcul chacun évite la sursouscription
+    # (et les noyaux lancés par nbval et nbgrader en héritent).
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     # Les noyaux lancés par nbval et nbgrader doivent importer la copie de travail.
     paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]

@@ -97,8 +97,11 @@ def replace_solutions(notebook: dict, answers: dict[str, str]) -> dict:
 def nbgrader(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 1800):
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True,
                             text=True, env=env, timeout=timeout)
-    assert result.returncode == 0, \
-        f"nbgrader {' '.join(args)} a échoué :\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    if result.returncode != 0:
+        log = result.stdout + result.stderr
+        errors = [line for line in log.splitlines() if "| ERROR]" in line or "Error" in line]
+        raise AssertionError(f"nbgrader {' '.join(args)} a échoué (code {result.returncode}).\n"
+                             "Erreurs :\n" + "\n".join(errors[:60]) + f"\n--- fin du journal ---\n{log[-12000:]}")
     return result
 
 
