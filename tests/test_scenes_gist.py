@@ -6,6 +6,7 @@
   transcription NumPy de ``gist.c`` (boucles de l'original, transformées ``fftwf_plan_dft_2d(width, height)``).
 """
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ import pytest
 import torch
 
 from course_lib import data, images
-from course_lib.scenes import gist as G
+
+G = importlib.import_module("course_lib.scenes.gist")  # le module (course_lib.scenes.gist est la fonction)
 
 DATA = Path(__file__).resolve().parent / "data"
 

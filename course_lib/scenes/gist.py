@@ -41,6 +41,7 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 
 from ..images import resize_crop, rgb_to_lab
 from ..validation import check_choice, check_images, check_number, describe
@@ -146,9 +147,10 @@ def gist_size(preset="lmgist") -> int:
 # --------------------------------------------------------------------------- banc de Gabor
 
 def gabor_parameters(orientations) -> torch.Tensor:
-    """Les paramètres des filtres de ``createGabor`` : une ligne ``[0.35, 0.3/1.85^(i-1), 16 o_i²/32², π (j-1)/o_i]`` par filtre.
+    """Les paramètres des filtres de ``createGabor``.
 
-    Retourne un tenseur ``(F, 4)`` en float64, échelle ``i`` et orientation ``j`` comptées à partir de 1.
+    Une ligne ``[0.35, 0.3/1.85^(i-1), 16 o_i²/32², π (j-1)/o_i]`` par filtre. Retourne un tenseur
+    ``(F, 4)`` en float64, échelle ``i`` et orientation ``j`` comptées à partir de 1.
     """
     orientations = _check_orientations(orientations)
     rows = []
@@ -387,13 +389,15 @@ def _gabor_energy(x: torch.Tensor, preset: GistPreset) -> torch.Tensor:
     G = gabor_transfer(preset.orientations, (height, width), convention=preset.style,
                        device=x.device, dtype=x.dtype)
     spectrum = _fft2(x, lear)                                # une FFT par image et par canal
+    # Moyennes par blocs de la partie centrale (sans l'extension de bord), par deux produits matriciels.
+    rows = F.pad(_averaging_matrix(height - 2 * be, preset.n_blocks, x.device, x.dtype), (be, be))
+    cols = F.pad(_averaging_matrix(width - 2 * be, preset.n_blocks, x.device, x.dtype), (be, be))
     chunk = _filter_chunk(B * C, height, width)
     blocks = []
     for start in range(0, G.shape[0], chunk):
-        filtered = _ifft2(spectrum[:, :, None] * G[start:start + chunk], lear).abs()
-        if be:
-            filtered = filtered[..., be:height - be, be:width - be]
-        blocks.append(block_average(filtered, preset.n_blocks))
+        filtered = _ifft2(spectrum[:, :, None] * G[start:start + chunk], lear)
+        energy = torch.hypot(filtered.real, filtered.imag)  # |.|, plus rapide que .abs() sur CPU
+        blocks.append(rows @ energy @ cols.T)
     return torch.cat(blocks, dim=2)
 
 
