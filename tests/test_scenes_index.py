@@ -252,3 +252,16 @@ def test_index_errors_are_in_french(small_index):
         SceneIndex(kind="ivfpq", m=10)
     with pytest.raises(TypeError, match="source"):
         SceneIndex.build([1, 2, 3])
+
+
+def test_head_keeps_the_first_scenes(small_index):
+    sub = small_index.head(42)
+    assert len(sub) == 42 and [s["count"] for s in sub.sources] == [40, 2]
+    query = data.synthetic_scenes(1, size=32, start=123)[0]
+    full = small_index.search(query, k=43)
+    part = sub.search(query, k=42)
+    expected = full.indices[full.indices < 42]
+    torch.testing.assert_close(part.indices, expected)
+    torch.testing.assert_close(sub.images([41], size=32), small_index.images([41], size=32))
+    with pytest.raises(ValueError, match="exact"):
+        SceneIndex(TINY, kind="ivfpq", device="cpu").head(3)

@@ -329,6 +329,32 @@ class SceneIndex:
         raise TypeError(f"L'argument « source » doit être un tenseur d'images, un dossier ou un nombre de "
                         f"scènes procédurales ; reçu : {describe(source)}.")
 
+    def head(self, n: int) -> SceneIndex:
+        """Un nouvel index avec les ``n`` premières scènes (recherche exacte seulement).
+
+        Utile pour mesurer l'effet de la taille de la base sans recalculer les descripteurs.
+        """
+        check_number(n, "n", integer=True, positive=True)
+        if self.kind != "exact":
+            raise ValueError("head() demande un index exact (kind=\"exact\") : les codes IVF-PQ ne se "
+                             "découpent pas sans perte.")
+        self._ensure_ready()
+        n = min(int(n), self._count)
+        sub = SceneIndex(self.preset, device=self.device)
+        vectors = self._faiss.reconstruct_n(0, n)[:, :self.dim]
+        for segment, source in enumerate(self.sources):
+            first, count = source["start"], source["count"]
+            if first >= n:
+                break
+            take = min(count, n - first)
+            entry = {k: v for k, v in source.items() if k not in ("start", "count")}
+            if entry.get("type") == "folder":
+                entry["paths"] = entry["paths"][:take]
+            sub.add_descriptors(vectors[first:first + take], entry)
+            if segment in self._stored:
+                sub._stored[len(sub.sources) - 1] = self._stored[segment][:take]
+        return sub
+
     # ------------------------------------------------------------------ requêtes
     def describe(self, images: torch.Tensor, mask=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Descripteurs ``(B, D)`` et poids par bloc ``(B, n²)`` de requêtes avec un trou éventuel.
