@@ -70,11 +70,12 @@ def block_valid_fraction(mask, n_blocks: int = 4, image_size: int | None = None)
     Retourne
     --------
     torch.Tensor
-        ``(B, n_blocks²)`` dans [0, 1], l'indice de ligne du bloc variant le plus vite.
+        ``(B, n_blocks²)`` dans [0, 1] (float64, float32 sur MPS), l'indice de ligne du bloc variant le plus vite.
     """
     check_number(n_blocks, "n_blocks", integer=True, positive=True)
     m = as_mask(mask)
-    valid = (~m).float()
+    precise = torch.float32 if m.device.type == "mps" else torch.float64    # des fractions exactes
+    valid = (~m).to(precise)
     if image_size is not None:
         from ..images import resize_crop
 
@@ -93,10 +94,11 @@ def expand_block_weights(block_weights: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def descriptor_weights(mask, preset="hays_efros", image_size: int | None = None) -> torch.Tensor:
-    """Poids de chaque case du descripteur d'un préréglage : ``(B, D)`` (la fraction de pixels connus de son bloc)."""
+    """Poids de chaque case du descripteur d'un préréglage : ``(B, D)`` float32 (la fraction de pixels connus de
+    son bloc)."""
     p = get_preset(preset, image_size)
     blocks = block_valid_fraction(mask, p.n_blocks, p.image_size)
-    return expand_block_weights(blocks, p.dim)
+    return expand_block_weights(blocks, p.dim).float()
 
 
 def weighted_ssd(query: torch.Tensor, database: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
