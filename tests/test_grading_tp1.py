@@ -64,7 +64,8 @@ def poisson_blend(source, target, mask, n_iter=20000, tol=1e-7):
     },
     alias={
         "gabor_transfer": "import importlib\n\nreference = importlib.import_module('course_lib.scenes.gist')\n\n"
-                          "def gabor_transfer(orientations, n):\n    return reference.gabor_transfer(orientations, n)\n",
+                          "def gabor_transfer(orientations, n):\n"
+                          "    return reference.gabor_transfer(orientations, n)\n",
         "masked_scene_distance": "from course_lib.scenes import masked_scene_distance as distance\n\n"
                                  "masked_scene_distance = lambda q, x, m, n_blocks=4: distance(q, x, m, n_blocks)\n",
         "poisson_blend": "import functools\nfrom course_lib.scenes import poisson_blend as blend\n\n"
