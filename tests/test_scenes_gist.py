@@ -15,6 +15,17 @@ import torch
 
 from course_lib import data, images
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Un fil PyTorch pendant ces tests : la suite tourne sur 2 cœurs avec 2 processus pytest-xdist ; plus de
+    fils se disputeraient les cœurs (attente active d'OpenMP) et ralentiraient tout d'un facteur 3 à 4."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 G = importlib.import_module("course_lib.scenes.gist")  # le module (course_lib.scenes.gist est la fonction)
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -269,3 +280,15 @@ def test_gist_errors_are_in_french():
         G.gabor_transfer(8, 32)
     with pytest.raises(TypeError, match="tenseur"):
         G.gist(np.zeros((32, 32, 3)), "lmgist")
+
+
+def test_gist_counts_about_twice_the_colour_between_random_scenes():
+    # Hays et Efros (§3) : « the gist contributes roughly twice as much as the color ».
+    names = ("china", "coffee", "chelsea", "rocket", "astronaut", "flower", "motorcycle", "grace_hopper")
+    batch = torch.cat([data.synthetic_scenes(60, size=128, seed=3),
+                       torch.stack([images.resize_crop(data.photo(n), 128) for n in names])])
+    g = G.gist(batch, "hays_efros").double()
+    gist_part, colour = g[:, :480], g[:, 480:]
+    off = ~torch.eye(len(batch), dtype=torch.bool)
+    ratio = (torch.cdist(gist_part, gist_part) ** 2)[off].mean() / (torch.cdist(colour, colour) ** 2)[off].mean()
+    assert 1.5 < float(ratio) < 3.0, float(ratio)
