@@ -116,7 +116,7 @@ def _ivfpq_rows(quick: bool):
     from course_lib.scenes.gist import get_preset
     from course_lib.scenes.index import SceneIndex
 
-    n, chunk, nlist, m, train = (8000, 2000, 16, 24, 2000) if quick else (2_000_000, 100_000, 1024, 48, 50_000)
+    n, chunk, nlist, m, train = (8000, 2000, 16, 24, 2000) if quick else (2_000_000, 100_000, 512, 48, 40_000)
     dim, k, n_queries = get_preset("hays_efros").dim, 200, 8
     queries = torch.from_numpy(_clustered(n_queries, dim, seed=10**6))
     index = SceneIndex(kind="ivfpq", nlist=nlist, m=m, nbits=8, nprobe=32 if not quick else 16, train_size=train,

@@ -137,6 +137,10 @@ def test_ivfpq_finds_most_exact_neighbours_and_reranks_masked_queries():
     truth = exact.search_descriptors(queries, blocks, k=20).indices
     recall = np.mean([len(set(a.tolist()) & set(b.tolist())) / 20 for a, b in zip(truth, masked.indices)])
     assert recall > 0.4     # candidats d'une requête approchée (cases masquées = moyenne), puis reclassement
+    # ajouter après une requête masquée : la table indice -> code est reconstruite
+    approx.add_descriptors(x[:5] + 0.001)
+    again = approx.search_descriptors(queries[:1], blocks[:1], k=3000)
+    assert len(approx) == 3005 and int(again.indices.max()) >= 3000
 
 
 def test_ivfpq_needs_enough_descriptors():
@@ -276,3 +280,13 @@ def test_head_keeps_the_first_scenes(small_index):
     torch.testing.assert_close(sub.images([41], size=32), small_index.images([41], size=32))
     with pytest.raises(ValueError, match="exact"):
         SceneIndex(TINY, kind="ivfpq", device="cpu").head(3)
+
+
+def test_images_added_in_several_chunks_stay_available():
+    photos = torch.stack([data.photo(name, size=(32, 40)) for name in ("china", "coffee", "chelsea", "rocket")])
+    index = SceneIndex(image_size=32, device="cpu").add_images(photos, chunk_size=3, progress=False)
+    assert len(index.sources) == 1 and index.sources[0]["count"] == 4
+    back = index.images([0, 3], size=(32, 40))
+    assert float((back - photos[[0, 3]]).abs().max()) <= 1 / 255 + 1e-6
+    index.add_images(photos[:1], progress=False)
+    assert len(index.sources) == 2 and len(index) == 5

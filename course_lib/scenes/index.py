@@ -230,6 +230,8 @@ class SceneIndex:
             if sum(len(p) for p in self._pending) >= self.train_size:
                 self._train()
         else:
+            if self._faiss.direct_map.type != 0:
+                self._faiss.set_direct_map_type(0)             # la table sera reconstruite à la demande
             self._faiss.add(x)
         start = self._count
         self._count += len(x)
@@ -240,9 +242,11 @@ class SceneIndex:
 
     def _extend_sources(self, entry: dict, start: int, count: int) -> None:
         last = self.sources[-1] if self.sources else None
-        contiguous = (last is not None and entry.get("type") == "synthetic" and last.get("type") == "synthetic"
-                      and last["seed"] == entry["seed"] and last["size"] == entry["size"]
-                      and last["first"] + last["count"] == entry["first"])
+        same_type = last is not None and entry.get("type") == last.get("type")
+        contiguous = same_type and (
+            (entry["type"] == "synthetic" and last["seed"] == entry["seed"] and last["size"] == entry["size"]
+             and last["first"] + last["count"] == entry["first"])
+            or (entry["type"] == "tensor" and entry.get("batch") is not None and last.get("batch") == entry["batch"]))
         if contiguous:
             last["count"] += count
         else:
@@ -261,10 +265,11 @@ class SceneIndex:
         batch, _ = check_images(images, "images", channels=3, value_range=(0.0, 1.0), min_size=8)
         check_number(chunk_size, "chunk_size", integer=True, positive=True)
         start = self._count
+        entry = {"type": "tensor", "name": name, "batch": len(self.sources)}   # un seul segment par appel
         for first in _tqdm(range(0, len(batch), chunk_size), total=-(-len(batch) // chunk_size),
                            desc="gist des images", disable=not progress):
             chunk = batch[first:first + chunk_size]
-            self.add_descriptors(self._describe_batch(chunk), {"type": "tensor", "name": name})
+            self.add_descriptors(self._describe_batch(chunk), entry)
         if keep_images:
             segment = next(i for i, s in enumerate(self.sources) if s["start"] == start)
             from ..images import to_numpy
@@ -430,7 +435,8 @@ class SceneIndex:
         filled = wk * q + (1 - wk) * mean
         n_candidates = min(self._count, max(4 * k, k + 100))
         _, candidates = self._faiss.search(np.ascontiguousarray(filled.numpy()), n_candidates)
-        self._faiss.make_direct_map()
+        if self._faiss.direct_map.type == 0:                   # pas encore de table indice -> code
+            self._faiss.make_direct_map()
         all_ids, all_d = [], []
         for row in range(len(q)):
             cand = candidates[row][candidates[row] >= 0]

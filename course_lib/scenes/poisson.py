@@ -151,7 +151,8 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask, mode: str = 
     --------
     torch.Tensor
         Même forme que ``target`` : la cible, dont le rectangle englobant du masque (agrandi d'un
-        pixel) est remplacé par la solution de l'équation de Poisson.
+        pixel) est remplacé par la solution de l'équation de Poisson. Pour un lot, le rectangle est
+        celui de l'union des masques (un seul solveur pour tout le lot).
 
     Références
     ----------
