@@ -243,13 +243,20 @@ def test_gist_is_batch_invariant(preset):
 
 
 def test_gist_stays_on_device_and_is_device_invariant():
+    # Sur une machine avec CUDA (ou MPS), le même gist est calculé sur le GPU et comparé au CPU.
     batch = data.synthetic_scenes(2, size=32)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (["meta"] if False else [])
-    results = [G.gist(batch.to(d), "hays_efros", image_size=32) for d in devices]
-    for d, result in zip(devices, results):
-        assert result.device.type == d
-        torch.testing.assert_close(result.cpu(), results[0].cpu(), atol=1e-4, rtol=1e-3)
-    assert G.gist(batch.double(), "lmgist", image_size=32).dtype == torch.float32
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    for preset in ("hays_efros", "lear"):
+        kwargs = {} if preset == "lear" else {"image_size": 32}
+        results = [G.gist(batch.to(d), preset, **kwargs) for d in devices]
+        for d, result in zip(devices, results):
+            assert result.device.type == d and result.dtype == torch.float32
+            torch.testing.assert_close(result.cpu(), results[0].cpu(), atol=1e-4, rtol=1e-3)
+    # un lot en float64 donne le même gist (float32) que le même lot en float32
+    torch.testing.assert_close(G.gist(batch.double(), "lmgist", image_size=32),
+                               G.gist(batch, "lmgist", image_size=32), atol=1e-5, rtol=1e-4)
 
 
 def test_symmetric_pad_matches_numpy():

@@ -216,9 +216,10 @@ def gabor_transfer(orientations, size, convention: str = "lmgist", device=None,
 
     check_choice(convention, "convention", ("lmgist", "lear"))
     height, width = check_size(size, "size")
-    params = gabor_parameters(orientations).to(device)
-    fx = torch.arange(width, dtype=torch.float64, device=device) - width / 2
-    fy = torch.arange(height, dtype=torch.float64, device=device) - height / 2
+    work = _float64_device(device)
+    params = gabor_parameters(orientations).to(work)
+    fx = torch.arange(width, dtype=torch.float64, device=work) - width / 2
+    fy = torch.arange(height, dtype=torch.float64, device=work) - height / 2
     fy, fx = torch.meshgrid(fy, fx, indexing="ij")
     fr = torch.fft.fftshift(torch.sqrt(fx**2 + fy**2))
     theta = torch.fft.fftshift(torch.atan2(fy, fx))
@@ -229,7 +230,13 @@ def gabor_transfer(orientations, size, convention: str = "lmgist", device=None,
         radial = (fr / width / b - 1) ** 2
     else:
         radial = (fr / height / b - 1) * (fr / width / b - 1)
-    return torch.exp(-10 * a * radial - 2 * c * math.pi * tr**2).to(dtype)
+    return torch.exp(-10 * a * radial - 2 * c * math.pi * tr**2).to(device=device, dtype=dtype)
+
+
+def _float64_device(device) -> torch.device:
+    """Appareil des calculs en float64 : celui demandé, sauf MPS (sans float64) qui passe par le CPU."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    return torch.device("cpu") if device.type == "mps" else device
 
 
 # --------------------------------------------------------------------------- outils
@@ -311,10 +318,11 @@ def _ifft2(x: torch.Tensor, lear: bool) -> torch.Tensor:
 def _gaussian_lowpass(height: int, width: int, fc: float, device, dtype) -> torch.Tensor:
     """``fftshift(exp(-(fx² + fy²) / s1²))`` avec ``s1 = fc / sqrt(log 2)``."""
     s1 = fc / math.sqrt(math.log(2))
-    fx = torch.arange(width, dtype=torch.float64, device=device) - width / 2
-    fy = torch.arange(height, dtype=torch.float64, device=device) - height / 2
+    work = _float64_device(device)
+    fx = torch.arange(width, dtype=torch.float64, device=work) - width / 2
+    fy = torch.arange(height, dtype=torch.float64, device=work) - height / 2
     gf = torch.exp(-(fy[:, None] ** 2 + fx[None, :] ** 2) / s1**2)
-    return torch.fft.fftshift(gf).to(dtype)
+    return torch.fft.fftshift(gf).to(device=device, dtype=dtype)
 
 
 def prefilter(images: torch.Tensor, fc: float = 4.0, style: str = "lmgist") -> torch.Tensor:

@@ -127,7 +127,7 @@ class SceneIndex:
         check_number(m, "m", integer=True, positive=True)
         if dim % m:
             raise ValueError(f"L'argument « m » doit diviser la taille du descripteur ({dim}) ; reçu : {m}.")
-        self.nlist, self.m, self.nbits, self.nprobe = int(nlist), int(m), int(nbits), int(nprobe)
+        self.nlist, self.m, self.nbits, self._nprobe = int(nlist), int(m), int(nbits), int(nprobe)
         self.train_size = int(train_size) if train_size is not None else max(40 * self.nlist, 10_000)
         self.device = torch.device(device) if device is not None else default_device()
         self.sources: list[dict] = []
@@ -142,6 +142,18 @@ class SceneIndex:
     def dim(self) -> int:
         """Taille du descripteur."""
         return self.preset.dim
+
+    @property
+    def nprobe(self) -> int:
+        """Listes visitées par une recherche IVF-PQ (plus : meilleur rappel, recherche plus lente)."""
+        return self._nprobe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        check_number(value, "nprobe", integer=True, positive=True)
+        self._nprobe = int(value)
+        if self._faiss is not None and hasattr(self._faiss, "nprobe"):
+            self._faiss.nprobe = self._nprobe
 
     @property
     def n_blocks(self) -> int:
@@ -167,7 +179,7 @@ class SceneIndex:
             return faiss.IndexFlatIP(self.dim + self.n_blocks**2)
         quantizer = faiss.IndexFlatL2(self.dim)
         index = faiss.IndexIVFPQ(quantizer, self.dim, self.nlist, self.m, self.nbits)
-        index.nprobe = self.nprobe
+        index.nprobe = self._nprobe
         return index
 
     def _augment(self, x: np.ndarray) -> np.ndarray:
@@ -572,8 +584,7 @@ class SceneIndex:
             raise ValueError(f"{corrupt} : contenu incohérent ({error}).") from None
         if index._faiss.ntotal != index._count:
             raise ValueError(f"{corrupt} : {index._faiss.ntotal} descripteurs pour {index._count} scènes annoncées.")
-        if hasattr(index._faiss, "nprobe"):
-            index._faiss.nprobe = index.nprobe
+        index.nprobe = index.nprobe                             # transmis à FAISS
         for key, array in contents.items():
             if key.startswith("images_"):
                 index._stored[int(key.split("_", 1)[1])] = array

@@ -50,12 +50,16 @@ def dst1(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
     Calculée par la FFT réelle de l'extension impaire ``[0, x, 0, -x renversé]`` (longueur ``2(n+1)``).
     """
-    x = x.movedim(dim, -1)
+    last = dim in (-1, x.ndim - 1)
+    if not last:
+        x = x.transpose(dim, -1)
     n = x.shape[-1]
-    zero = torch.zeros(*x.shape[:-1], 1, dtype=x.dtype, device=x.device)
-    odd = torch.cat([zero, x, zero, -x.flip(-1)], dim=-1)
-    out = -0.5 * torch.fft.rfft(odd, dim=-1).imag[..., 1:n + 1]
-    return out.movedim(-1, dim)
+    odd = x.new_zeros(*x.shape[:-1], 2 * (n + 1))
+    odd[..., 1:n + 1] = x
+    odd[..., n + 2:] = x.flip(-1)
+    odd[..., n + 2:].neg_()
+    out = torch.fft.rfft(odd, dim=-1).imag[..., 1:n + 1].mul(-0.5)
+    return out if last else out.transpose(dim, -1)
 
 
 def guidance_field(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
