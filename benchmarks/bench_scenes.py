@@ -207,7 +207,7 @@ def gpu_checks(profile):
     """Le bloc aux tailles du profil « gpu », sur CUDA (voir benchmarks/gpu_check.py)."""
     device = "cuda" if torch.cuda.is_available() else "cpu"
     side = profile.image_size
-    batch = profile.batch_size
+    batch = profile.pick(ci=8, cpu=profile.batch_size, gpu=profile.batch_size)
 
     def gist_batch():
         from course_lib.scenes import gist
@@ -219,20 +219,32 @@ def gpu_checks(profile):
     def lear():
         from course_lib.scenes import gist
 
-        photo = data.photo("china", device=device)
+        photo = data.photo("china", device=device, size=profile.pick(ci=64, cpu=256, gpu=None))
         assert gist(photo, "lear").shape == (960,)
 
     def index_and_complete():
         from course_lib.scenes import SceneIndex, complete
 
-        n = profile.pick(ci=64, cpu=1000, gpu=4000)
+        n = profile.pick(ci=32, cpu=1000, gpu=4000)
         index = SceneIndex(image_size=min(side, 128), device=device).add_synthetic(n, size=side, progress=False)
         query = data.synthetic_scenes(1, size=side, start=n + 7, device=device)[0]
         mask = torch.zeros(side, side, dtype=torch.bool, device=device)
         mask[side // 3: 2 * side // 3, side // 4: side // 2] = True
         band = max(4, round(80 * side / 512))
-        result = complete(query, mask, index, k=min(200, n), n_results=20, band=band, progress=False)
-        assert result.composites.shape[0] == min(20, n)
+        k = profile.pick(ci=16, cpu=200, gpu=200)
+        result = complete(query, mask, index, k=k, n_results=min(20, k), band=band, progress=False)
+        assert result.composites.shape[0] == min(20, k)
+
+    def context():
+        from course_lib.scenes import match_context
+
+        n = profile.pick(ci=8, cpu=100, gpu=200)
+        query = data.synthetic_scenes(1, size=side, start=10**6, device=device)[0]
+        candidates = data.synthetic_scenes(n, size=side, device=device)
+        mask = torch.zeros(side, side, dtype=torch.bool, device=device)
+        mask[side // 3: 2 * side // 3, side // 4: side // 2] = True
+        match = match_context(query, mask, candidates, band=max(4, round(80 * side / 512)))
+        assert match.aligned.device.type == torch.device(device).type
 
     def poisson():
         from course_lib.scenes import poisson_blend
@@ -246,7 +258,8 @@ def gpu_checks(profile):
 
     return [
         (f"gist lmgist, {batch} images {side} px", gist_batch),
-        ("gist lear, photo 427x640", lear),
+        (f"gist lear, photo {profile.pick(ci='64 px', cpu='256 px', gpu='427x640')}", lear),
+        (f"match_context, {profile.pick(ci=8, cpu=100, gpu=200)} scènes {side} px (sans FAISS)", context),
         (f"SceneIndex + complete(), {side} px", index_and_complete),
         (f"poisson_blend, 8x3x{2 * side}x{2 * side}", poisson),
     ]
