@@ -1,0 +1,36 @@
+"""Complétion de scènes par les données (Hays et Efros 2007) : le premier bloc du cours.
+
+Un module par idée :
+
+- :mod:`~course_lib.scenes.gist` : le descripteur gist (LMgist, LEAR, Hays-Efros), par lots et par FFT ;
+- :mod:`~course_lib.scenes.distance` : la distance de scène pondérée par le masque ;
+- :mod:`~course_lib.scenes.index` : la base de scènes indexée avec FAISS (exacte ou IVF-PQ) ;
+- :mod:`~course_lib.scenes.context` : l'appariement local sur la bande de contexte ;
+- :mod:`~course_lib.scenes.seams` : la couture par coupe de graphe (PyMaxflow) ;
+- :mod:`~course_lib.scenes.poisson` : le mélange par gradients, exact par DST ;
+- :mod:`~course_lib.scenes.completion` : tout l'algorithme, :func:`complete` ;
+- :mod:`~course_lib.scenes.diffusion` : le remplissage par diffusion (``cv2.inpaint``), pour comparer.
+
+Références
+----------
+J. Hays, A. A. Efros, « Scene Completion Using Millions of Photographs », SIGGRAPH 2007.
+"""
+
+from .completion import Completion, complete
+from .context import SCALES, ContextMatch, context_band, hole_distance, match_context, texture_map
+from .diffusion import diffusion_inpaint
+from .distance import block_valid_fraction, descriptor_weights, masked_scene_distance, weighted_ssd
+from .gist import PRESETS, GistPreset, gabor_transfer, gist, gist_size
+from .index import SceneIndex, SearchResult
+from .poisson import poisson_blend
+from .seams import K_DISTANCE, Seam, graph_cut_seam
+
+__all__ = [
+    "gist", "gist_size", "gabor_transfer", "GistPreset", "PRESETS",
+    "masked_scene_distance", "block_valid_fraction", "descriptor_weights", "weighted_ssd",
+    "SceneIndex", "SearchResult",
+    "match_context", "ContextMatch", "context_band", "hole_distance", "texture_map", "SCALES",
+    "graph_cut_seam", "Seam", "K_DISTANCE",
+    "poisson_blend", "diffusion_inpaint",
+    "complete", "Completion",
+]

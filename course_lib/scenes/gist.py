@@ -1,0 +1,484 @@
+"""Le descripteur « gist » d'Oliva et Torralba : un banc de filtres de Gabor, moyennés par blocs.
+
+Le gist résume une scène entière en quelques centaines de nombres : l'énergie
+de chaque filtre de Gabor (une orientation, une échelle) moyennée sur une
+grille de 4 x 4 blocs. Tout le calcul se fait dans le domaine de Fourier, par
+lots, sur l'appareil des images (``torch.fft``) : une transformée de Fourier
+par image, un produit par la fonction de transfert de chaque filtre, une
+transformée inverse.
+
+Trois préréglages (:data:`PRESETS`) :
+
+- ``"lmgist"`` (par défaut) : le code LMgist d'Oliva et Torralba (``LMgist.m``) :
+  image en gris recadrée à 256 x 256 (``imresizecrop``), préfiltrage (``prefilt``,
+  fc = 4), extension symétrique de 32 pixels, banc de ``createGabor`` avec
+  [8, 8, 8, 8] orientations par échelle, moyennes sur 4 x 4 blocs : 512 valeurs ;
+- ``"lear"`` : le programme C ``compute_gist`` 1.2 de LEAR (M. Douze, INRIA),
+  reproduit à l'identique : pas de redimensionnement, valeurs 0..255, chaque
+  canal RGB séparément, (8, 8, 4) orientations, 960 valeurs dans l'ordre du
+  programme C (canal, filtre, bloc en x, bloc en y) ;
+- ``"hays_efros"`` : 6 orientations x 5 échelles sur 4 x 4 blocs (480 valeurs),
+  suivies de la vignette 4 x 4 des couleurs L*a*b* (48 valeurs), comme dans
+  Hays et Efros (2007).
+
+Ordre des blocs : comme ``reshape`` de MATLAB et comme le programme C, l'indice
+du bloc *vertical* varie le plus vite : la valeur du filtre ``f`` dans le bloc
+(ligne ``r``, colonne ``c``) est à l'indice ``f * n² + c * n + r``.
+
+Références
+----------
+A. Oliva, A. Torralba, « Modeling the shape of the scene: a holistic representation
+of the spatial envelope », IJCV 42(3), 2001 (code LMgist : ``LMgist.m``,
+``createGabor.m``, ``prefilt.m``, ``gistGabor.m``).
+M. Douze, H. Jégou, H. Sandhawalia, L. Amsaleg, C. Schmid, « Evaluation of GIST
+descriptors for web-scale image search », CIVR 2009 (programme ``compute_gist``).
+J. Hays, A. A. Efros, « Scene Completion Using Millions of Photographs », SIGGRAPH 2007, §3.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from ..images import resize_crop, rgb_to_lab
+from ..validation import check_choice, check_images, check_number, describe
+
+__all__ = ["GistPreset", "PRESETS", "get_preset", "gist", "gabor_transfer", "gabor_parameters",
+           "prefilter", "symmetric_pad", "block_average", "block_edges", "gist_size", "COLOR_SCALE"]
+
+#: Facteur appliqué à la vignette L*a*b* du préréglage « hays_efros » (L, a et b divisés par 100, puis
+#: multipliés par ce facteur) : calibré sur 200 paysages procéduraux et 10 photos hors ligne pour que,
+#: entre deux scènes tirées au hasard, la partie gist de la distance vaille en moyenne le double de la
+#: partie couleur (Hays et Efros 2007, §3 : « the gist contributes roughly twice as much as the color ») ;
+#: mesuré : 2,1 (1,7 sur les paysages seuls, 5,1 sur les photos seules).
+COLOR_SCALE = 0.3
+
+
+@dataclass(frozen=True)
+class GistPreset:
+    """Paramètres d'un gist.
+
+    Attributs
+    ---------
+    name : str
+        Nom du préréglage.
+    orientations : tuple d'entiers
+        Nombre d'orientations par échelle, de la plus fine à la plus grossière.
+    image_size : int ou None
+        Côté de l'image carrée après ``imresizecrop`` ; ``None`` : pas de redimensionnement (LEAR).
+    boundary : int
+        Extension symétrique avant le filtrage de Gabor (32 pour LMgist, 0 pour LEAR).
+    n_blocks : int
+        Grille de ``n_blocks x n_blocks`` blocs.
+    fc : float
+        Fréquence de coupure du préfiltrage (cycles par image).
+    style : str
+        ``"lmgist"`` (formules MATLAB, gris) ou ``"lear"`` (programme C, par canal RGB).
+    lab_thumbnail : bool
+        Ajoute la vignette ``n_blocks x n_blocks`` des couleurs L*a*b*.
+    """
+
+    name: str
+    orientations: tuple[int, ...]
+    image_size: int | None
+    boundary: int
+    n_blocks: int = 4
+    fc: float = 4.0
+    style: str = "lmgist"
+    lab_thumbnail: bool = False
+
+    @property
+    def n_filters(self) -> int:
+        return sum(self.orientations)
+
+    @property
+    def n_channels(self) -> int:
+        """Canaux filtrés : 3 pour LEAR (R, G, B), 1 sinon (gris)."""
+        return 3 if self.style == "lear" else 1
+
+    @property
+    def gist_dim(self) -> int:
+        """Nombre de valeurs de la partie gist (sans la vignette de couleur)."""
+        return self.n_channels * self.n_filters * self.n_blocks**2
+
+    @property
+    def dim(self) -> int:
+        """Taille totale du descripteur."""
+        return self.gist_dim + (3 * self.n_blocks**2 if self.lab_thumbnail else 0)
+
+
+PRESETS = {
+    "lmgist": GistPreset("lmgist", (8, 8, 8, 8), image_size=256, boundary=32),
+    "lear": GistPreset("lear", (8, 8, 4), image_size=None, boundary=0, style="lear"),
+    # LMgist appelé sans paramètres travaille sur des images de 128 pixels : c'est la taille retenue ici.
+    "hays_efros": GistPreset("hays_efros", (6, 6, 6, 6, 6), image_size=128, boundary=32, lab_thumbnail=True),
+}
+
+
+def get_preset(preset="lmgist", image_size: int | None = None) -> GistPreset:
+    """Retourne un :class:`GistPreset` à partir de son nom (ou le préréglage lui-même).
+
+    ``image_size`` remplace la taille de travail d'un préréglage LMgist (utile pour de petites
+    images, dans les tests et au profil « ci »).
+    """
+    if isinstance(preset, GistPreset):
+        result = preset
+    elif isinstance(preset, str):
+        result = PRESETS[check_choice(preset, "preset", PRESETS)]
+    else:
+        raise TypeError(f"L'argument « preset » doit être un nom de préréglage ou un GistPreset ; "
+                        f"reçu : {describe(preset)}.")
+    if image_size is not None:
+        check_number(image_size, "image_size", integer=True, low=8)
+        if result.style == "lear":
+            raise ValueError("Le préréglage « lear » travaille à la taille d'origine de l'image : "
+                             "« image_size » ne s'applique pas.")
+        result = replace(result, image_size=int(image_size))
+    return result
+
+
+def gist_size(preset="lmgist") -> int:
+    """Taille du descripteur d'un préréglage (512 pour ``"lmgist"``, 960 pour ``"lear"``, 528 pour ``"hays_efros"``)."""
+    return get_preset(preset).dim
+
+
+# --------------------------------------------------------------------------- banc de Gabor
+
+def gabor_parameters(orientations) -> torch.Tensor:
+    """Les paramètres des filtres de ``createGabor``.
+
+    Une ligne ``[0.35, 0.3/1.85^(i-1), 16 o_i²/32², π (j-1)/o_i]`` par filtre. Retourne un tenseur
+    ``(F, 4)`` en float64, échelle ``i`` et orientation ``j`` comptées à partir de 1.
+    """
+    orientations = _check_orientations(orientations)
+    rows = []
+    for i, count in enumerate(orientations, start=1):
+        for j in range(1, count + 1):
+            rows.append([0.35, 0.3 / 1.85 ** (i - 1), 16 * count**2 / 32**2, math.pi / count * (j - 1)])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _check_orientations(orientations) -> tuple[int, ...]:
+    if isinstance(orientations, int) or not hasattr(orientations, "__iter__"):
+        raise TypeError(f"L'argument « orientations » doit être une liste d'entiers (orientations par échelle) ; "
+                        f"reçu : {describe(orientations)}.")
+    values = tuple(orientations)
+    if not values:
+        raise ValueError("L'argument « orientations » doit contenir au moins une échelle.")
+    for value in values:
+        check_number(value, "orientations", integer=True, positive=True)
+    return tuple(int(v) for v in values)
+
+
+def gabor_transfer(orientations, size, convention: str = "lmgist", device=None,
+                   dtype=torch.float32) -> torch.Tensor:
+    """Fonctions de transfert du banc de Gabor de LMgist (``createGabor.m``), dans le domaine de Fourier.
+
+    Pour le filtre d'échelle ``i`` et d'orientation ``j`` (paramètres de :func:`gabor_parameters`),
+    en coordonnées de fréquence ``(f_x, f_y)`` centrées (``f_x`` le long des colonnes, ``f_y`` le long
+    des lignes, vers le bas) :
+
+    .. math::
+
+        G(f_x, f_y) = \\exp\\Big(-10\\,a\\,\\big(\\tfrac{f_r}{n\\,b} - 1\\big)^2
+                      - 2\\,c\\,\\pi\\,\\big(\\theta + \\theta_j\\big)^2\\Big),
+        \\quad f_r = \\sqrt{f_x^2 + f_y^2},\\ \\theta = \\operatorname{atan2}(f_y, f_x),
+
+    l'angle ``θ + θ_j`` étant ramené dans [-π, π]. Le résultat est décalé par ``fftshift`` : la
+    fréquence nulle est au coin ``[0, 0]``, comme la sortie de ``torch.fft.fft2``.
+
+    Paramètres
+    ----------
+    orientations : liste d'entiers
+        Orientations par échelle (par exemple ``[8, 8, 8, 8]``).
+    size : int ou (int, int)
+        Taille ``(H, W)`` des images filtrées (extension de bord comprise).
+    convention : str
+        ``"lmgist"`` : ``(f_r / W / b - 1)²`` (``n = W``, le nombre de colonnes, comme MATLAB) ;
+        ``"lear"`` : ``(f_r / H / b - 1)(f_r / W / b - 1)``, comme le programme C de LEAR.
+    device, dtype : optionnels
+        Appareil et type du résultat (le calcul se fait en float64).
+
+    Retourne
+    --------
+    torch.Tensor
+        ``(F, H, W)``, une fonction de transfert par filtre, ``F = sum(orientations)``.
+
+    Références
+    ----------
+    Oliva et Torralba (2001), code ``createGabor.m`` ; LEAR ``gist.c`` (``create_gabor``).
+    """
+    from ..validation import check_size
+
+    check_choice(convention, "convention", ("lmgist", "lear"))
+    height, width = check_size(size, "size")
+    work = _float64_device(device)
+    params = gabor_parameters(orientations).to(work)
+    fx = torch.arange(width, dtype=torch.float64, device=work) - width / 2
+    fy = torch.arange(height, dtype=torch.float64, device=work) - height / 2
+    fy, fx = torch.meshgrid(fy, fx, indexing="ij")
+    fr = torch.fft.fftshift(torch.sqrt(fx**2 + fy**2))
+    theta = torch.fft.fftshift(torch.atan2(fy, fx))
+    a, b, c, t0 = (params[:, k].view(-1, 1, 1) for k in range(4))
+    tr = theta + t0
+    tr = torch.where(tr < -math.pi, tr + 2 * math.pi, torch.where(tr > math.pi, tr - 2 * math.pi, tr))
+    if convention == "lmgist":
+        radial = (fr / width / b - 1) ** 2
+    else:
+        radial = (fr / height / b - 1) * (fr / width / b - 1)
+    return torch.exp(-10 * a * radial - 2 * c * math.pi * tr**2).to(device=device, dtype=dtype)
+
+
+def _float64_device(device) -> torch.device:
+    """Appareil des calculs en float64 : celui demandé, sauf MPS (sans float64) qui passe par le CPU."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    return torch.device("cpu") if device.type == "mps" else device
+
+
+# --------------------------------------------------------------------------- outils
+
+def symmetric_pad(images: torch.Tensor, top: int, bottom: int | None = None, left: int | None = None,
+                  right: int | None = None) -> torch.Tensor:
+    """Extension symétrique *avec* répétition du bord (``c b a | a b c | c b a``), comme
+    ``padarray(..., 'symmetric')`` de MATLAB et ``numpy.pad(mode="symmetric")``.
+
+    Fonctionne aussi quand l'extension dépasse la taille de l'image (réflexions répétées).
+    ``symmetric_pad(x, p)`` étend de ``p`` pixels de chaque côté.
+    """
+    bottom = top if bottom is None else bottom
+    left = top if left is None else left
+    right = left if right is None else right
+    height, width = images.shape[-2:]
+
+    def index(n, before, after):
+        i = torch.arange(-before, n + after, device=images.device) % (2 * n)
+        return torch.where(i >= n, 2 * n - 1 - i, i)
+
+    rows, cols = index(height, top, bottom), index(width, left, right)
+    return images.index_select(-2, rows).index_select(-1, cols)
+
+
+def block_edges(n: int, n_blocks: int) -> list[int]:
+    """Bornes des blocs : ``i * n // n_blocks`` pour ``i = 0..n_blocks`` (``fix(linspace(0, n, N+1))``)."""
+    return [i * n // n_blocks for i in range(n_blocks + 1)]
+
+
+def _averaging_matrix(n: int, n_blocks: int, device, dtype) -> torch.Tensor:
+    edges = block_edges(n, n_blocks)
+    matrix = torch.zeros(n_blocks, n, device=device, dtype=dtype)
+    for k in range(n_blocks):
+        matrix[k, edges[k]:edges[k + 1]] = 1.0 / max(1, edges[k + 1] - edges[k])
+    return matrix
+
+
+def block_average(images: torch.Tensor, n_blocks: int = 4) -> torch.Tensor:
+    """Moyennes sur une grille ``n_blocks x n_blocks`` (``downN`` de LMgist), par produits matriciels.
+
+    ``(..., H, W)`` donne ``(..., n_blocks, n_blocks)`` indexé ``[ligne, colonne]``. Les bornes des
+    blocs sont :func:`block_edges`. Un bloc vide (image plus petite que la grille) vaut 0.
+    """
+    height, width = images.shape[-2:]
+    rows = _averaging_matrix(height, n_blocks, images.device, images.dtype)
+    cols = _averaging_matrix(width, n_blocks, images.device, images.dtype)
+    return rows @ images @ cols.T
+
+
+def _to_gist_order(blocks: torch.Tensor) -> torch.Tensor:
+    """(..., n_lignes, n_colonnes) -> (..., n²) avec l'indice de ligne qui varie le plus vite."""
+    return blocks.transpose(-1, -2).flatten(-2)
+
+
+# --------------------------------------------------------------------------- transformées de Fourier
+
+def _fft2(x: torch.Tensor, lear: bool) -> torch.Tensor:
+    """``fft2`` ; pour LEAR, celle du programme C.
+
+    Le programme C appelle ``fftwf_plan_dft_2d(width, height, ...)`` sur une image rangée ligne par
+    ligne (``data[j * width + i]``) : FFTW voit donc le même tampon mémoire comme un tableau de
+    ``width`` lignes et ``height`` colonnes. Pour une image carrée c'est la transformée habituelle ;
+    sinon, on reproduit exactement ce calcul en relisant le tampon en ``(W, H)``.
+    """
+    if not lear:
+        return torch.fft.fft2(x)
+    height, width = x.shape[-2:]
+    return torch.fft.fft2(x.reshape(*x.shape[:-2], width, height)).reshape(x.shape)
+
+
+def _ifft2(x: torch.Tensor, lear: bool) -> torch.Tensor:
+    if not lear:
+        return torch.fft.ifft2(x)
+    height, width = x.shape[-2:]
+    return torch.fft.ifft2(x.reshape(*x.shape[:-2], width, height)).reshape(x.shape)
+
+
+def _gaussian_lowpass(height: int, width: int, fc: float, device, dtype) -> torch.Tensor:
+    """``fftshift(exp(-(fx² + fy²) / s1²))`` avec ``s1 = fc / sqrt(log 2)``."""
+    s1 = fc / math.sqrt(math.log(2))
+    work = _float64_device(device)
+    fx = torch.arange(width, dtype=torch.float64, device=work) - width / 2
+    fy = torch.arange(height, dtype=torch.float64, device=work) - height / 2
+    gf = torch.exp(-(fy[:, None] ** 2 + fx[None, :] ** 2) / s1**2)
+    return torch.fft.fftshift(gf).to(device=device, dtype=dtype)
+
+
+def prefilter(images: torch.Tensor, fc: float = 4.0, style: str = "lmgist") -> torch.Tensor:
+    """Préfiltrage du gist : logarithme, blanchiment, normalisation locale du contraste.
+
+    ``x = log(I + 1)`` (valeurs 0..255), extension symétrique de 5 pixels, puis
+    ``y = x - passe_bas(x)`` (blanchiment) et ``y / (0.2 + sqrt(|passe_bas(moyenne_canaux(y)²)|))``,
+    le passe-bas étant la gaussienne de fréquence ``s1 = fc / sqrt(log 2)`` appliquée par FFT.
+
+    Paramètres
+    ----------
+    images : torch.Tensor
+        ``(B,C,H,W)``, valeurs de 0 à 255.
+    fc : float
+        Fréquence de coupure (4 cycles par image).
+    style : str
+        ``"lmgist"`` (``prefilt.m`` : l'image étendue est complétée en un carré pair par symétrie) ou
+        ``"lear"`` (``color_prefilt`` du programme C : pas de carré, transformées « à la C »).
+
+    Retourne
+    --------
+    torch.Tensor
+        ``(B,C,H,W)``.
+
+    Références
+    ----------
+    Oliva et Torralba (2001), ``prefilt.m`` ; LEAR ``gist.c`` (``prefilt``, ``color_prefilt``).
+    """
+    check_choice(style, "style", ("lmgist", "lear"))
+    lear = style == "lear"
+    pad = 5
+    x = torch.log(images + 1)
+    x = symmetric_pad(x, pad)
+    sn, sm = x.shape[-2:]
+    if not lear:
+        n = max(sn, sm)
+        n += n % 2
+        x = symmetric_pad(x, 0, n - sn, 0, n - sm)
+    gf = _gaussian_lowpass(x.shape[-2], x.shape[-1], fc, x.device, x.dtype)
+    whitened = x - _ifft2(_fft2(x, lear) * gf, lear).real
+    energy = whitened.mean(dim=1, keepdim=True) ** 2
+    localstd = torch.sqrt(_ifft2(_fft2(energy, lear) * gf, lear).abs())
+    out = whitened / (0.2 + localstd)
+    return out[..., pad:sn - pad, pad:sm - pad]
+
+
+# --------------------------------------------------------------------------- le gist
+
+def _prepare(batch: torch.Tensor, preset: GistPreset) -> torch.Tensor:
+    """Image de travail, valeurs 0..255 : LMgist (gris, imresizecrop, min-max) ou LEAR (RGB brut)."""
+    if preset.style == "lear":
+        rgb = batch if batch.shape[1] == 3 else batch.expand(-1, 3, -1, -1)
+        return rgb * 255.0
+    gray = batch.mean(dim=1, keepdim=True) * 255.0          # img = single(mean(img, 3))
+    gray = resize_crop(gray, preset.image_size)              # imresizecrop(img, imageSize, 'bilinear')
+    low = gray.amin(dim=(2, 3), keepdim=True)
+    gray = gray - low
+    high = gray.amax(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    return 255.0 * gray / high                               # 255 * img / max(1, max(img(:)))
+
+
+def _modulus(z: torch.Tensor) -> torch.Tensor:
+    """``|z|`` d'un tenseur complexe : ``sqrt(re² + im²)`` sur la vue réelle (6 fois plus rapide que
+    ``z.abs()`` sur CPU, même résultat)."""
+    squares = torch.view_as_real(z).square()
+    return (squares[..., 0] + squares[..., 1]).sqrt_()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_bank(orientations, height, width, convention, device, dtype) -> torch.Tensor:
+    """Banc de Gabor gardé en mémoire (interne : à ne pas modifier) pour les appels répétés à la même taille."""
+    return gabor_transfer(orientations, (height, width), convention=convention, device=device, dtype=dtype)
+
+
+def _chunks(n_images: int, n_filters: int, height: int, width: int, device: torch.device) -> tuple[int, int]:
+    """Taille des morceaux (images, filtres) : environ 16 Mio de complexes par produit sur CPU (les
+    données restent dans le cache), 512 Mio sur GPU."""
+    budget = (512 if device.type == "cuda" else 16) * 2**20
+    per_pair = height * width * 8 * 3          # produit, transformée inverse, module
+    images = max(1, min(n_images, budget // (per_pair * n_filters) or budget // per_pair))
+    filters = max(1, min(n_filters, budget // (per_pair * images)))
+    return images, filters
+
+
+def _gabor_energy(x: torch.Tensor, preset: GistPreset) -> torch.Tensor:
+    """Énergie de chaque filtre moyennée par blocs : ``(B, C, F, n, n)`` (indices ligne, colonne)."""
+    lear = preset.style == "lear"
+    be = preset.boundary
+    if be:
+        x = symmetric_pad(x, be)
+    B, C, height, width = x.shape
+    G = _cached_bank(preset.orientations, height, width, preset.style, x.device, x.dtype)
+    spectrum = _fft2(x, lear)                                # une FFT par image et par canal
+    # Moyennes par blocs de la partie centrale (sans l'extension de bord), par deux produits matriciels.
+    rows = F.pad(_averaging_matrix(height - 2 * be, preset.n_blocks, x.device, x.dtype), (be, be))
+    cols = F.pad(_averaging_matrix(width - 2 * be, preset.n_blocks, x.device, x.dtype), (be, be))
+    n_images, n_filters = _chunks(B * C, G.shape[0], height, width, x.device)
+    spectrum = spectrum.reshape(B * C, 1, height, width)
+    out = []
+    for first in range(0, B * C, n_images):
+        part = spectrum[first:first + n_images]
+        blocks = []
+        for start in range(0, G.shape[0], n_filters):
+            filtered = _ifft2(part * G[start:start + n_filters], lear)
+            blocks.append(rows @ _modulus(filtered) @ cols.T)
+        out.append(torch.cat(blocks, dim=1))
+    return torch.cat(out).reshape(B, C, G.shape[0], preset.n_blocks, preset.n_blocks)
+
+
+def lab_thumbnail(images: torch.Tensor, n_blocks: int = 4, image_size: int | None = None) -> torch.Tensor:
+    """Vignette ``n_blocks x n_blocks`` des couleurs L*a*b* (moyennes par blocs), ``(B, 3 n²)``.
+
+    Les valeurs sont ``(L, a, b) / 100``, dans l'ordre des blocs du gist (ligne la plus rapide),
+    canal par canal. Avec ``image_size``, l'image est d'abord recadrée comme pour le gist.
+    """
+    batch, _ = check_images(images, "images", channels=3, value_range=(0.0, 1.0))
+    if image_size is not None:
+        batch = resize_crop(batch, image_size)
+    lab = rgb_to_lab(batch.clamp(0, 1)) / 100.0
+    return _to_gist_order(block_average(lab, n_blocks)).flatten(1)
+
+
+def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None) -> torch.Tensor:
+    """Calcule le descripteur gist d'un lot d'images, sur leur appareil.
+
+    Paramètres
+    ----------
+    images : torch.Tensor
+        ``(B,C,H,W)`` ou ``(C,H,W)``, ``C`` = 1 ou 3, valeurs dans [0, 1]. LMgist travaille en gris
+        (moyenne des canaux, comme ``mean(img, 3)``) ; LEAR filtre chaque canal RGB (une image grise
+        est recopiée dans les trois canaux, comme ``compute_gist`` pour un fichier PGM).
+    preset : str ou GistPreset
+        ``"lmgist"`` (512 valeurs), ``"lear"`` (960) ou ``"hays_efros"`` (528) ; voir :data:`PRESETS`.
+    image_size : int, optionnel
+        Remplace la taille de travail d'un préréglage LMgist.
+
+    Retourne
+    --------
+    torch.Tensor
+        ``(B, D)`` (ou ``(D,)`` pour une image seule), ``D = preset.dim``, même appareil, float32.
+
+    Références
+    ----------
+    Oliva et Torralba (2001) ; Douze et al. (2009) ; Hays et Efros (2007), §3.
+    """
+    preset = get_preset(preset, image_size)
+    channels = (1, 3) if preset.style == "lear" or not preset.lab_thumbnail else 3
+    batch, single = check_images(images, "images", channels=channels, value_range=(0.0, 1.0), min_size=8)
+    work = _prepare(batch.float(), preset)
+    if preset.style == "lear":
+        work = prefilter(work, preset.fc, style="lear")
+    else:
+        work = prefilter(work, preset.fc, style="lmgist")
+    energy = _gabor_energy(work, preset)                     # (B, C, F, n, n)
+    descriptor = _to_gist_order(energy).flatten(1)           # [canal, filtre, colonne, ligne]
+    if preset.lab_thumbnail:
+        color = lab_thumbnail(batch.float(), preset.n_blocks, preset.image_size) * COLOR_SCALE
+        descriptor = torch.cat([descriptor, color], dim=1)
+    return descriptor[0] if single else descriptor
