@@ -36,6 +36,7 @@ def _isolate_environment() -> None:
     # (et les noyaux lancés par nbval et nbgrader en héritent).
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # pas d'attente active sur une machine partagée
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     # Les noyaux lancés par nbval et nbgrader doivent importer la copie de travail.
     paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
