@@ -406,3 +406,14 @@ def test_assert_no_shortcut_recognises_tensor_methods():
     with pytest.raises(ReferenceUsedError):
         assert_no_shortcut(lambda x, w: F.conv2d(x, w), SHORTCUTS["conv2d"], torch.rand(1, 1, 4, 4),
                            torch.rand(1, 1, 3, 3))
+
+
+def test_assert_vectorised_tells_loops_from_vectorised_code():
+    from course_lib.nn.checks import assert_vectorised, count_calls
+
+    small = (torch.rand(1, 2, 8, 8), torch.rand(3, 2, 3, 3))
+    large = (torch.rand(1, 2, 32, 32), torch.rand(3, 2, 3, 3))
+    assert_vectorised(nn.conv2d, small, large)
+    with pytest.raises(AssertionError, match="boucle sur les pixels"):
+        assert_vectorised(nn.conv2d_loops, small, large)
+    assert count_calls(nn.conv2d_loops, *large) > 10 * count_calls(nn.conv2d, *large)
