@@ -25,6 +25,15 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """De petits réseaux : un seul fil d'exécution va plus vite, surtout quand les tests tournent en parallèle."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def digits():
     return nn.digits_split()
