@@ -244,7 +244,9 @@ def train(model: torch.nn.Module, train_data, val_data=None, epochs: int | None 
 
     n = images.shape[0]
     per_epoch = math.ceil(n / batch_size)
-    every = max(1, per_epoch // evals_per_epoch)
+    # les mesures, régulièrement espacées dans chaque époque ; la dernière à la fin de l'époque
+    count = min(evals_per_epoch, per_epoch)
+    marks = {round(k * per_epoch / count) for k in range(1, count + 1)}
     names = ["perte/entraînement", "précision/entraînement"]
     if val_data is not None:
         names += ["perte/validation", "précision/validation"]
@@ -295,7 +297,7 @@ def train(model: torch.nn.Module, train_data, val_data=None, epochs: int | None 
                 running["count"] += y.shape[0]
                 step += 1
                 bar.update(1)
-                if step % every == 0 or step % per_epoch == 0:
+                if (step - 1) % per_epoch + 1 in marks:
                     if not record(step):
                         history.interrupted = True
                         warnings.warn(
