@@ -95,6 +95,33 @@ def test_conv2d_matches_torch_values_and_gradients(conv, x_shape, w_shape, strid
     assert_same_grads(ours, theirs, [x, w, b])
 
 
+def random_conv_configurations(count, seed):
+    """Des formes tirées au hasard (reproductibles) : lot, canaux, taille, noyau, pas et marge."""
+    rng = torch.Generator().manual_seed(seed)
+
+    def draw(low, high):
+        return int(torch.randint(low, high + 1, (1,), generator=rng))
+
+    for _ in range(count):
+        kh, kw = draw(1, 5), draw(1, 5)
+        stride, padding = (draw(1, 3), draw(1, 3)), (draw(0, kh // 2), draw(0, kw // 2))
+        yield (draw(1, 3), draw(1, 4), draw(kh, 12), draw(kw, 12)), (draw(1, 5), kh, kw), stride, padding
+
+
+@pytest.mark.parametrize("conv", [nn.conv2d, nn.conv2d_loops], ids=["unfold", "boucles"])
+def test_conv2d_and_max_pool2d_on_random_shapes(conv):
+    for k, (x_shape, (n_out, kh, kw), stride, padding) in enumerate(random_conv_configurations(12, seed=7)):
+        x = randn(*x_shape, seed=k, grad=True)
+        w = randn(n_out, x_shape[1], kh, kw, seed=100 + k, grad=True)
+        b = randn(n_out, seed=200 + k, grad=True)
+        ours = conv(x, w, b, stride=stride, padding=padding)
+        theirs = F.conv2d(x, w, b, stride=stride, padding=padding)
+        torch.testing.assert_close(ours, theirs, atol=1e-12, rtol=1e-10, msg=f"configuration {k}")
+        assert_same_grads(ours, theirs, [x, w, b])
+        pooled = nn.max_pool2d(x, (kh, kw), stride, padding)
+        torch.testing.assert_close(pooled, F.max_pool2d(x, (kh, kw), stride, padding), atol=0, rtol=0)
+
+
 def test_conv2d_float32_unbatched_and_without_bias():
     x = torch.rand(3, 16, 15)
     w = torch.randn(6, 3, 3, 3)
