@@ -257,8 +257,10 @@ def train(model: torch.nn.Module, train_data, val_data=None, epochs: int | None 
     history.curves = curves
     generator = torch.Generator().manual_seed(int(seed))
     running = {"loss": torch.zeros((), device=device), "correct": torch.zeros((), device=device), "count": 0}
+    bar = tqdm(total=epochs * per_epoch, desc="Entraînement", unit="lot", disable=not progress)
 
     def record(step: int) -> bool:
+        """Mesure la perte et la précision depuis la dernière mesure (et la validation) ; faux si NaN."""
         count = max(running["count"], 1)
         values = {"perte/entraînement": float(running["loss"]) / count,
                   "précision/entraînement": float(running["correct"]) / count}
@@ -273,12 +275,10 @@ def train(model: torch.nn.Module, train_data, val_data=None, epochs: int | None 
         history.epochs.append(step / per_epoch)
         if curves is not None:
             curves.update(step, values)
-        if bar is not None:
-            bar.set_postfix({k.replace("/", " "): f"{v:.3f}" for k, v in values.items() if "validation" in k
-                             or k == "perte/entraînement"})
+        bar.set_postfix({k.replace("/", " "): f"{v:.3f}" for k, v in values.items()
+                         if "validation" in k or k == "perte/entraînement"})
         return True
 
-    bar = tqdm(total=epochs * per_epoch, desc="Entraînement", unit="lot", disable=not progress)
     step = 0
     model.train()
     try:
