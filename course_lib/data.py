@@ -449,11 +449,15 @@ def asset_path(name: str, path=None, download: bool | None = None) -> Path:
     target = cache_dir(asset) / asset.filename
     if target.is_file():
         return _verify(asset, target)
-    if download is None:
-        download = not _offline()
-    if not download or asset.url is None:
-        reason = ("le téléchargement est désactivé (COURSE_OFFLINE=1)" if asset.url
-                  else "elle n'a pas d'adresse publique")
+    if asset.url is None:
+        reason = "elle n'a pas d'adresse publique"
+    elif download is False:
+        reason = "le téléchargement n'a pas été demandé (download=False)"
+    elif download is None and _offline():
+        reason = "le téléchargement est désactivé (COURSE_OFFLINE=1)"
+    else:
+        reason = None
+    if reason:
         raise AssetUnavailableError(
             f"La ressource « {name} » ({asset.description}) n'est pas dans le cache et {reason}. "
             + _how_to(asset, target)

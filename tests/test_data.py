@@ -161,6 +161,12 @@ def test_absent_asset_offline_explains_how_to_provide_it(asset, no_network, monk
     assert "COURSE_OFFLINE" in message and "poids.bin" in message and "path=" in message
 
 
+def test_download_false_is_explained(asset, no_network, monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "0")
+    with pytest.raises(data.AssetUnavailableError, match="download=False"):
+        data.asset_path("test-poids", download=False)
+
+
 def test_download_verifies_checksum_and_fills_the_cache(asset, monkeypatch):
     registered, payload = asset
     monkeypatch.setenv("COURSE_OFFLINE", "0")
