@@ -51,6 +51,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,7 +358,8 @@ def _scan_notebook(path: Path) -> list[str]:
         label = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"n° {index + 1}"
         for output in cell.get("outputs", []):
             kind = output.get("output_type")
-            if kind == "stream" and TRUNCATION_TAG in (output.get("text") or ""):
+            text = output.get("text") or ""
+            if kind == "stream" and TRUNCATION_TAG in ("".join(text) if isinstance(text, list) else text):
                 reasons.append(f"sortie démesurée dans la cellule « {label} » (tronquée)")
             elif kind == "error":
                 ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
@@ -372,18 +374,25 @@ def _scan_notebook(path: Path) -> list[str]:
 
 
 def _guard_reasons(log: Path) -> list[str]:
-    reasons = []
+    """Les infractions consignées par la garde du noyau, regroupées par nature (en français)."""
     if not log.exists():
-        return reasons
+        return []
     labels = {"fichier": "écriture ou suppression hors du dossier de la remise",
               "programme": "lancement d'un programme", "natif": "appel natif interdit",
               "outil": "outils de test remplacés (« monkeypatch »)"}
-    for line in log.read_text(encoding="utf-8", errors="replace").splitlines()[:50]:
+    grouped: dict[str, list[str]] = {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines()[:200]:
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        reasons.append(f"{labels.get(entry.get('type'), 'infraction')} : {entry.get('detail', '')}"[:300])
+        details = grouped.setdefault(labels.get(entry.get("type"), "action interdite"), [])
+        if entry.get("detail") not in details:
+            details.append(str(entry.get("detail"))[:200])
+    reasons = []
+    for label, details in grouped.items():
+        more = f" (et {len(details) - 4} autre(s))" if len(details) > 4 else ""
+        reasons.append(f"{label} : {' ; '.join(details[:4])}{more}")
     return reasons
 
 
@@ -416,6 +425,8 @@ def _worker_main(conn, folder: str, assignment: str, base_env: dict, log_path: s
     os.environ["JUPYTER_RUNTIME_DIR"] = str(folder / "runtime")
     os.environ["MPLCONFIGDIR"] = str(folder / "matplotlib")
     worker_env = dict(os.environ)
+    (folder / "tmp").mkdir(exist_ok=True)
+    tempfile.tempdir = str(folder / "tmp")    # le TMPDIR des noyaux change à chaque remise, pas le nôtre
     import matplotlib.font_manager  # noqa: F401 - le cache des polices, construit une fois par processus
     from nbgrader.apps import AutogradeApp
     from nbgrader.converters import Autograde, GenerateFeedback, NbGraderException
@@ -618,7 +629,7 @@ def failure_page(assignment: str, notebook: str, student: str, reasons: list[str
 <ul>
 {items}
 </ul>
-<p>Elle est signalée à l'équipe du cours, qui la révisera à la main. Vérifiez que le notebook s'ouvre dans
+<p>Elle est signalée pour une révision manuelle : l'équipe du cours la regardera. Vérifiez que le notebook s'ouvre dans
 JupyterLab, puis faites <em>Kernel → Restart &amp; Run All</em> et le bouton <strong>Validate</strong> avant de
 remettre.</p>
 </body></html>
@@ -715,7 +726,9 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
 def _run_queue(workers, students, staging, run, course, assignment, settings, bar) -> dict[str, SubmissionResult]:
     """Distribue les remises aux processus, surveille les échéances, fusionne dans le carnet du cours."""
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
 
+    warnings.filterwarnings("ignore", category=SAWarning)   # bavardage interne de nbgrader.api (add_submission)
     queue = list(students)
     results: dict[str, SubmissionResult] = {}
     order = _source_order(course, assignment)

@@ -326,10 +326,11 @@ class Guard:
                                 else f"{label}.{key} a été supprimé")
             elif code is not None and (value.__code__ is not code or value.__defaults__ is not defaults
                                        or value.__kwdefaults__ is not kwdefaults):
-                problems.append(f"le code de {label}.{key} a été modifié")
+                problems.append(f"{label}.{key} : son code a été modifié")
         for name, module in self._snapshot_modules.items():
             if sys.modules.get(name, module) is not module:
-                problems.append(f"le module {name} a été remplacé dans sys.modules")
+                problems.append(f"{name} : le module a été remplacé dans sys.modules")
+        replaced = {p.split(" ")[0] for p in problems}
         course_lib = sys.modules.get("course_lib")
         for name, module in list(sys.modules.items()):
             if not isinstance(module, types.ModuleType) or \
@@ -337,12 +338,13 @@ class Guard:
                 continue
             if name.startswith("course_lib.") and name not in self._snapshot_modules:
                 self.snapshot_module(module)       # une référence importée après le démarrage
-            problems += self._origin_problems(module, classes=name.startswith(_ORIGIN_PREFIXES))
+            problems += [p for p in self._origin_problems(module, classes=name.startswith(_ORIGIN_PREFIXES))
+                         if p.split(" ")[0] not in replaced]
             if course_lib is not None and name.startswith("course_lib."):
                 short = name.split(".")[1]
                 attribute = vars(course_lib).get(short)
                 if name.count(".") == 1 and isinstance(attribute, types.ModuleType) and attribute is not module:
-                    problems.append(f"course_lib.{short} ne désigne plus le module {name}")
+                    problems.append(f"course_lib.{short} : ne désigne plus le module {name}")
         return list(dict.fromkeys(problems))
 
     # ------------------------------------------------------------------ installation
