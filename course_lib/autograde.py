@@ -776,7 +776,7 @@ def _run_queue(workers, students, staging, run, course, assignment, settings, ba
             submission = gradebook.find_submission(assignment, student)
             result.score, result.max_score = float(submission.score or 0.0), float(submission.max_score or 0.0)
     if settings.feedback:
-        _feedback_for_flagged(course, assignment, results, failed)
+        _feedback_for_flagged(course, assignment, results, failed, staging)
     return results
 
 
@@ -797,7 +797,7 @@ def _absorb(gradebook, course, assignment, folder, answer, order, failed) -> Sub
                             seconds=float(answer.get("seconds", 0.0)))
 
 
-def _feedback_for_flagged(course: Path, assignment: str, results, failed) -> None:
+def _feedback_for_flagged(course: Path, assignment: str, results, failed, staging: Path) -> None:
     """Retour des remises signalées : nbgrader quand il y a un notebook corrigé, sinon une page d'explication."""
     notebooks = sorted(p.stem for p in (course / "source" / assignment).glob("*.ipynb"))
     for student, reasons in failed.items():
@@ -810,6 +810,9 @@ def _feedback_for_flagged(course: Path, assignment: str, results, failed) -> Non
                 pass
         target = course / "feedback" / student / assignment
         target.mkdir(parents=True, exist_ok=True)
+        for extra in ("timestamp.txt", "submission_secret.txt"):     # nbgrader release_feedback en a besoin
+            if (staging / student / assignment / extra).is_file():
+                shutil.copy2(staging / student / assignment / extra, target / extra)
         for name in notebooks:
             (target / f"{name}.html").write_text(
                 failure_page(assignment, name, student, reasons, results[student].max_score), encoding="utf-8")
