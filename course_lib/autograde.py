@@ -43,7 +43,6 @@ import hashlib
 import html
 import json
 import logging
-import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
@@ -239,33 +238,51 @@ c.HTMLExporter.extra_template_basedirs = {templates!r}
 '''
 
 
+def _course_knows(database: Path, assignment: str) -> bool:
+    """Vrai si le carnet de notes du cours connaît déjà ce TP (``nbgrader generate_assignment`` fait)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    if not database.exists():
+        return False
+    with Gradebook(f"sqlite:///{database}") as gradebook:
+        try:
+            gradebook.find_assignment(assignment)
+        except MissingEntry:
+            return False
+    return True
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """Copie cohérente d'une base SQLite (API de sauvegarde de SQLite, pas une copie de fichier)."""
+    import sqlite3
+
+    with sqlite3.connect(source) as origin, sqlite3.connect(target) as copy:
+        origin.backup(copy)
+
+
 def _prepare_template(course: Path, assignment: str, run: Path) -> Path:
-    """Copie minimale du cours (configuration + source du TP) et son carnet de notes, par nbgrader."""
+    """Copie minimale du cours pour les processus : configuration, source du TP, carnet de notes.
+
+    Comme ``nbgrader autograde``, on se sert du TP tel que le carnet du cours le connaît. S'il ne le
+    connaît pas encore, ``nbgrader generate_assignment`` l'inscrit (dans la copie, puis dans le carnet
+    du cours, dont le processus principal reste le seul écrivain).
+    """
     template = run / "template"
     (template / "source").mkdir(parents=True)
     shutil.copy2(course / "nbgrader_config.py", template / "nbgrader_config.py")
     shutil.copytree(course / "source" / assignment, template / "source" / assignment,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    _nbgrader(["generate_assignment", assignment, "--force"], cwd=template)
-    return template
-
-
-def _ensure_course_gradebook(course: Path, template: Path, assignment: str) -> None:
-    """Le carnet du cours doit connaître le TP (ses cellules notées) : sinon on l'y inscrit avec nbgrader."""
-    from nbgrader.api import Gradebook, MissingEntry
-
     database = course / "gradebook.db"
+    if _course_knows(database, assignment):
+        _copy_database(database, template / "gradebook.db")
+        return template
+    _nbgrader(["generate_assignment", assignment, "--force"], cwd=template)
     if not database.exists():
-        shutil.copy2(template / "gradebook.db", database)
-        return
-    with Gradebook(f"sqlite:///{database}") as gradebook:
-        try:
-            gradebook.find_assignment(assignment)
-            return
-        except MissingEntry:
-            pass
-    _nbgrader(["generate_assignment", assignment, "--force", f"--CourseDirectory.db_url=sqlite:///{database}"],
-              cwd=template)
+        _copy_database(template / "gradebook.db", database)
+    else:
+        _nbgrader(["generate_assignment", assignment, "--force",
+                   f"--CourseDirectory.db_url=sqlite:///{database}"], cwd=template)
+    return template
 
 
 def _prepare_worker(template: Path, run: Path, index: int, course: Path, settings: GradingSettings) -> Path:
@@ -297,6 +314,10 @@ def _base_environment(run: Path, settings: GradingSettings) -> dict[str, str]:
     env.setdefault("COURSE_OFFLINE", "1")
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in [str(jupyter), env.get("JUPYTER_PATH", "")] if p)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # Processus et noyaux importent le même course_lib que nous (celui de cette copie de travail).
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([package_parent] + [
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     env["COURSE_SANDBOX_MEMORY"] = str(int(settings.memory_gib * _GiB))
@@ -413,15 +434,18 @@ def _gradebook_record(db_url: str, assignment: str, student: str) -> dict:
     return record
 
 
-def _worker_main(conn, folder: str, assignment: str, base_env: dict, log_path: str) -> None:
-    """Boucle d'un processus de correction : reçoit une remise, la corrige avec nbgrader, rend le résultat."""
+def _worker_main(folder: str, assignment: str, log_path: str) -> None:
+    """Boucle d'un processus de correction : lit une remise (JSON) sur l'entrée standard, la corrige avec
+    nbgrader dans sa copie du cours, écrit le résultat (une ligne JSON) sur la sortie standard.
+
+    Tout le reste (journal de nbgrader, sorties des noyaux) va dans ``log_path``.
+    """
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     folder = Path(folder)
     os.chdir(folder)
-    os.environ.clear()
-    os.environ.update(base_env)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(folder / "runtime")
     os.environ["MPLCONFIGDIR"] = str(folder / "matplotlib")
     worker_env = dict(os.environ)
@@ -437,11 +461,8 @@ def _worker_main(conn, folder: str, assignment: str, base_env: dict, log_path: s
     capture = _Capture()
     app.log.addHandler(capture)
     notebooks = _expected_notebooks(folder, assignment)
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
+    for line in sys.stdin:
+        job = json.loads(line)
         if job is None:
             return
         start = time.perf_counter()
@@ -496,31 +517,46 @@ def _worker_main(conn, folder: str, assignment: str, base_env: dict, log_path: s
             os.environ.update(worker_env)
             shutil.rmtree(private, ignore_errors=True)
         result["seconds"] = time.perf_counter() - start
-        conn.send(result)
+        answers.write(json.dumps(result, ensure_ascii=False) + "\n")
+        answers.flush()
 
 
 class _Worker:
     """Un processus de correction, sa copie du cours, la remise en cours et son échéance."""
 
-    def __init__(self, context, folder: Path, assignment: str, env: dict, log: Path):
-        self.context, self.folder, self.assignment, self.env, self.log = context, folder, assignment, env, log
+    def __init__(self, folder: Path, assignment: str, env: dict, log: Path):
+        self.folder, self.assignment, self.env, self.log = folder, assignment, env, log
         self.job: dict | None = None
         self.deadline = 0.0
         self.started = 0.0
         self._start()
 
     def _start(self) -> None:
-        self.conn, child = self.context.Pipe()
-        self.process = self.context.Process(target=_worker_main, daemon=True,
-                                            args=(child, str(self.folder), self.assignment, self.env, str(self.log)))
-        self.process.start()
-        child.close()
+        import subprocess
+
+        code = (f"from course_lib.autograde import _worker_main; "
+                f"_worker_main({str(self.folder)!r}, {self.assignment!r}, {str(self.log)!r})")
+        self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        env=self.env, cwd=self.folder, text=True, encoding="utf-8")
+
+    @property
+    def output(self):
+        return self.process.stdout
 
     def submit(self, job: dict, timeout: float) -> None:
         self.job = job
         self.started = time.perf_counter()
         self.deadline = self.started + timeout
-        self.conn.send(job)
+        try:
+            self.process.stdin.write(json.dumps(job, ensure_ascii=False) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass                           # le processus est mort : read() le dira
+
+    def read(self) -> dict | None:
+        """La réponse du processus, ou None s'il s'est arrêté."""
+        line = self.process.stdout.readline()
+        return json.loads(line) if line else None
 
     def kill(self) -> None:
         """Tue le processus et tout ce qu'il a lancé (noyau compris)."""
@@ -537,8 +573,12 @@ class _Worker:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(victims, timeout=10)
-        self.process.join(timeout=5)
-        self.conn.close()
+        self.process.wait(timeout=10)
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
     def restart(self) -> None:
         self.kill()
@@ -546,12 +586,15 @@ class _Worker:
         self._start()
 
     def stop(self) -> None:
+        import subprocess
+
         try:
-            self.conn.send(None)
-            self.process.join(timeout=10)
-        except (OSError, ValueError, BrokenPipeError):
+            self.process.stdin.write("null\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             pass
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.kill()
 
 
@@ -699,12 +742,10 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
         for student in available:        # la copie sert aussi de sauvegarde des remises
             shutil.copytree(submitted / student / assignment, staging / student / assignment, symlinks=True)
         template = _prepare_template(course, assignment, run)
-        _ensure_course_gradebook(course, template, assignment)
         env = _base_environment(run, settings)
-        context = multiprocessing.get_context("spawn")
         for index in range(min(settings.workers, len(available))):
             folder = _prepare_worker(template, run, index, course, settings)
-            workers.append(_Worker(context, folder, assignment, env, run / f"worker{index}.log"))
+            workers.append(_Worker(folder, assignment, env, run / f"worker{index}.log"))
         results = _run_queue(workers, available, staging, run, course, assignment, settings,
                              tqdm(total=len(available), desc=f"Correction de {assignment}", unit="remise",
                                   disable=not progress))
@@ -715,7 +756,7 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
         _collect_logs(run, course / f"autograde_{assignment}.log")
     finally:
         for worker in workers:
-            if worker.process.is_alive():
+            if worker.process.poll() is None:
                 worker.kill()
         if not settings.keep_workdir:
             shutil.rmtree(run, ignore_errors=True)
@@ -741,16 +782,15 @@ def _run_queue(workers, students, staging, run, course, assignment, settings, ba
                     worker.submit({"student": student, "source": str(staging / student / assignment),
                                    "private": str(run / "private" / f"{worker.folder.name}-{student}"),
                                    "feedback": settings.feedback}, settings.timeout)
-            busy = {w.conn: w for w in workers if w.job is not None}
+            busy = {w.output: w for w in workers if w.job is not None}
             now = time.perf_counter()
             wait = max(0.0, min(w.deadline for w in busy.values()) - now) if busy else 0.0
             ready = multiprocessing.connection.wait(list(busy), timeout=min(wait, 1.0) + 0.01)
-            for conn in ready:
-                worker = busy[conn]
+            for stream in ready:
+                worker = busy[stream]
                 student = worker.job["student"]
-                try:
-                    answer = conn.recv()
-                except (EOFError, OSError):
+                answer = worker.read()
+                if answer is None:
                     answer = {"student": student, "graded": False, "feedback": False, "record": None,
                               "reasons": ["le processus de correction s'est arrêté brutalement"],
                               "seconds": time.perf_counter() - worker.started}

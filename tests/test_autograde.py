@@ -55,7 +55,7 @@ actions = {{
 for name, action in actions.items():
     try:
         action()
-        attempts[name] = "réussi"
+        attempts[name] = "ACCOMPLI"
     except Exception as error:
         attempts[name] = type(error).__name__
 print(attempts)
@@ -190,7 +190,7 @@ def test_vandal_attempts_were_all_refused(graded):
     notebook = harness.read(course / "autograded" / "vandal" / TP / f"{TP}.ipynb")
     printed = "".join(harness.source({"source": o.get("text", "")}) for c in notebook["cells"]
                       for o in c.get("outputs", []))
-    assert "réussi" not in printed and printed.count("GuardViolation") == 8, printed[:2000]
+    assert "ACCOMPLI" not in printed and printed.count("GuardViolation") == 8, printed[:2000]
 
 
 def test_flood_output_is_truncated(graded):
