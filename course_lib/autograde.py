@@ -139,6 +139,7 @@ class GradingReport:
     csv_path: Path
     seconds: float
     restored: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
 
     def by_student(self) -> dict[str, SubmissionResult]:
         return {r.student: r for r in self.results}
@@ -151,6 +152,9 @@ class GradingReport:
         if self.restored:
             lines.append(f"  ATTENTION : {len(self.restored)} fichier(s) remis modifié(s) pendant la correction "
                          "ont été restaurés : " + ", ".join(self.restored))
+        if self.added:
+            lines.append(f"  ATTENTION : {len(self.added)} fichier(s) sont apparus dans submitted/ pendant la "
+                         "correction (laissés en place) : " + ", ".join(self.added[:20]))
         return "\n".join(lines)
 
 
@@ -400,6 +404,7 @@ def _guard_reasons(log: Path) -> list[str]:
         return []
     labels = {"fichier": "écriture ou suppression hors du dossier de la remise",
               "programme": "lancement d'un programme", "natif": "appel natif interdit",
+              "signal": "signal envoyé à un autre processus",
               "outil": "outils de test remplacés (« monkeypatch »)"}
     grouped: dict[str, list[str]] = {}
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines()[:200]:
@@ -751,7 +756,7 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
                                   disable=not progress))
         for worker in workers:
             worker.stop()
-        restored = _verify(submitted, before, staging, assignment)
+        restored, added = _verify(submitted, before, staging, assignment)
         _write_csv(csv_path, assignment, results)
         _collect_logs(run, course / f"autograde_{assignment}.log")
     finally:
@@ -761,7 +766,7 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
         if not settings.keep_workdir:
             shutil.rmtree(run, ignore_errors=True)
     return GradingReport(assignment, [results[s] for s in available], csv_path, time.perf_counter() - start,
-                         restored)
+                         restored, added)
 
 
 def _run_queue(workers, students, staging, run, course, assignment, settings, bar) -> dict[str, SubmissionResult]:
@@ -858,11 +863,15 @@ def _feedback_for_flagged(course: Path, assignment: str, results, failed, stagin
                 failure_page(assignment, name, student, reasons, results[student].max_score), encoding="utf-8")
 
 
-def _verify(submitted: Path, before: dict[str, str], staging: Path, assignment: str) -> list[str]:
-    """Compare les empreintes de submitted/ ; restaure depuis la copie ce qui a changé ou disparu."""
+def _verify(submitted: Path, before: dict[str, str], staging: Path, assignment: str) -> tuple[list[str], list[str]]:
+    """Compare les empreintes de submitted/ avant et après la correction.
+
+    Un fichier de ce TP modifié ou disparu est restauré depuis la copie faite au début ; un fichier
+    apparu est seulement signalé (``nbgrader collect`` a pu tourner en même temps : on n'efface rien).
+    Retourne ``(restaurés, apparus)``.
+    """
     after = checksums(submitted)
     changed = sorted(k for k, v in before.items() if after.get(k) != v)
-    added = sorted(set(after) - set(before))
     restored = []
     for relative in changed:
         parts = Path(relative).parts
@@ -871,14 +880,11 @@ def _verify(submitted: Path, before: dict[str, str], staging: Path, assignment: 
             (submitted / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(backup, submitted / relative)
             restored.append(relative)
-    for relative in added:
-        (submitted / relative).unlink(missing_ok=True)
-        restored.append(relative)
     lost = [k for k in changed if k not in restored]
     if lost:
         raise RuntimeError("Des fichiers de submitted/ ont été modifiés pendant la correction et n'ont pas pu "
                            "être restaurés : " + ", ".join(lost))
-    return restored
+    return restored, sorted(set(after) - set(before))
 
 
 def _write_csv(path: Path, assignment: str, results: dict[str, SubmissionResult]) -> None:

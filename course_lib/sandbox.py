@@ -85,7 +85,8 @@ _PROCESS_EVENTS = {"os.system", "subprocess.Popen", "os.exec", "os.posix_spawn",
 _NATIVE_BLOCKED = {"unlink", "unlinkat", "rmdir", "rename", "renameat", "renameat2", "remove", "open", "open64",
                    "openat", "openat64", "creat", "creat64", "fopen", "fopen64", "truncate", "truncate64",
                    "system", "execv", "execve", "execvp", "execl", "execlp", "execle", "popen", "posix_spawn",
-                   "posix_spawnp", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat", "chown"}
+                   "posix_spawnp", "link", "linkat", "symlink", "symlinkat", "chmod", "fchmodat", "chown",
+                   "kill", "killpg", "tgkill"}
 # Sondes en lecture seule que lancent des bibliothèques (platform, matplotlib, ctypes.util) : permises.
 _HARMLESS_PROGRAMS = {"uname", "fc-list", "fc-match", "ldconfig", "ldconfig.real", "lscpu", "getconf",
                       "nvidia-smi"}
@@ -241,6 +242,12 @@ class Guard:
                 return
             self._refuse("programme", f"{event} {str(args)[:200]}",
                          f"lancer un programme ({event}) est interdit pendant la correction")
+        elif event in ("os.kill", "os.killpg"):
+            target = args[0] if args else None
+            if isinstance(target, int) and target not in (0, os.getpid()) and \
+                    not (event == "os.killpg" and target == os.getpgid(0)):
+                self._refuse("signal", f"{event} vers {target}",
+                             f"envoyer un signal à un autre processus ({target}) est interdit pendant la correction")
         elif event == "ctypes.dlsym":
             name = args[1] if len(args) > 1 else None
             if isinstance(name, str) and name in _NATIVE_BLOCKED:

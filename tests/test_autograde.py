@@ -132,7 +132,7 @@ def cell_scores(course: Path, student: str) -> dict[str, tuple[float, float]]:
 def test_submitted_files_are_untouched(graded):
     course, report, before, after = graded
     assert after == before, "des fichiers de submitted/ ont changé pendant la correction"
-    assert report.restored == [], f"la garde aurait dû tout empêcher ; restaurés : {report.restored}"
+    assert report.restored == [] and report.added == [], f"la garde aurait dû tout empêcher : {report.summary()}"
 
 
 def test_normal_submissions_are_graded_like_nbgrader(graded):
@@ -210,6 +210,29 @@ def test_wall_time_limit_stops_a_submission(tmp_path):
     result = report.by_student()["sleeper"]
     assert result.flagged and result.score == 0 and "limite de temps" in result.reasons[0]
     assert harness.checksums(course / "submitted") == before
+
+
+def test_changed_or_lost_files_are_restored_and_new_ones_reported(tmp_path):
+    submitted, staging = tmp_path / "submitted", tmp_path / "staging"
+    for student in ("ana", "ben"):
+        (submitted / student / TP).mkdir(parents=True)
+        (submitted / student / TP / f"{TP}.ipynb").write_text(f"{{'remise': '{student}'}}")
+    before = autograde.checksums(submitted)
+    import shutil
+
+    shutil.copytree(submitted, staging)
+    (submitted / "ana" / TP / f"{TP}.ipynb").write_text("abîmé")
+    (submitted / "ben" / TP / f"{TP}.ipynb").unlink()
+    (submitted / "ben" / TP / "nouveau.txt").write_text("x")
+    restored, added = autograde._verify(submitted, before, staging, TP)
+    assert sorted(restored) == [f"ana/{TP}/{TP}.ipynb", f"ben/{TP}/{TP}.ipynb"]
+    assert added == [f"ben/{TP}/nouveau.txt"]
+    assert {k: v for k, v in autograde.checksums(submitted).items() if k in before} == before
+
+
+def test_failure_page_is_french_and_escaped():
+    page = autograde.failure_page(TP, TP, "<élève>", ["le notebook « TP0.ipynb » est absent de la remise"], 15)
+    assert 'lang="fr"' in page and "0 / 15" in page and "&lt;élève&gt;" in page and "révision manuelle" in page
 
 
 def test_bad_arguments_are_refused_in_french(tmp_path):

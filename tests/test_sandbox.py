@@ -80,6 +80,13 @@ def test_programs_are_refused_except_harmless_probes(guard, tmp_path):
     assert [e["type"] for e in log_entries(tmp_path)] == ["programme", "programme"]
 
 
+def test_signals_to_other_processes_are_refused(guard, tmp_path):
+    guard("os.kill", (os.getpid(), 0))                                         # soi-même : permis
+    with pytest.raises(sandbox.GuardViolation, match="signal"):
+        guard("os.kill", (os.getppid(), 9))                                    # le processus de correction
+    assert log_entries(tmp_path)[0]["type"] == "signal"
+
+
 def test_monkeypatching_the_test_tools_is_detected(guard, tmp_path, monkeypatch):
     assert guard.integrity_problems() == []
     monkeypatch.setattr(grading, "assert_close", lambda *args, **kwargs: None)
