@@ -392,7 +392,11 @@ def _scan_notebook(path: Path) -> list[str]:
                     reasons.append(f"limite de mémoire dépassée dans la cellule « {label} » ({ename})")
                 elif ename == KERNEL_DIED and "pendant cette cellule" in evalue:
                     reasons.append(f"le noyau Python s'est arrêté pendant la cellule « {label} »")
-                elif VIOLATION_TAG in evalue and "outils de test" not in evalue:
+                elif VIOLATION_TAG in evalue and "outils de test" in evalue:
+                    if not any(r.startswith("outils de test") for r in reasons):
+                        reasons.append("outils de test remplacés (« monkeypatch ») : détecté avant la cellule "
+                                       f"« {label} »")
+                elif VIOLATION_TAG in evalue:
                     reasons.append(f"action interdite dans la cellule « {label} » : "
                                    f"{evalue.split(VIOLATION_TAG, 1)[1].strip()[:200]}")
     return reasons
@@ -437,6 +441,23 @@ def _gradebook_record(db_url: str, assignment: str, student: str) -> dict:
                 "comments": {c.name: c.auto_comment for c in notebook.comments},
             }
     return record
+
+
+def _mirror(real: str, private: Path) -> str:
+    """Cache privé d'une remise : des liens vers les entrées du vrai cache (poids, données).
+
+    Le noyau lit le vrai cache à travers les liens ; ce qu'il écrit de nouveau reste dans son dossier
+    privé ; écraser ou effacer le contenu du vrai cache lui est refusé par la garde (le chemin résolu
+    sort des dossiers permis). Les autres étudiants voient donc toujours le même cache.
+    """
+    private.mkdir(parents=True, exist_ok=True)
+    source = Path(real)
+    if source.is_dir():
+        for entry in source.iterdir():
+            link = private / entry.name
+            if not link.exists():
+                link.symlink_to(entry)
+    return str(private)
 
 
 def _worker_main(folder: str, assignment: str, log_path: str) -> None:
@@ -486,8 +507,10 @@ def _worker_main(folder: str, assignment: str, log_path: str) -> None:
                 os.environ.update(HOME=str(private / "home"), TMPDIR=str(private / "tmp"),
                                   IPYTHONDIR=str(private / "ipython"), MPLCONFIGDIR=str(private / "matplotlib"),
                                   XDG_CACHE_HOME=str(private / "cache"), XDG_CONFIG_HOME=str(private / "config"),
-                                  COURSE_SANDBOX_LOG=str(private / "guard.jsonl"),
-                                  COURSE_SANDBOX_ALLOW=str(private))
+                                  COURSE_SANDBOX_LOG=job["log"],
+                                  COURSE_SANDBOX_ALLOW=str(private),
+                                  COURSE_DATA=_mirror(worker_env["COURSE_DATA"], private / "course-data"),
+                                  TORCH_HOME=_mirror(worker_env["TORCH_HOME"], private / "torch"))
                 capture.messages.clear()
                 app.coursedir.student_id = student
                 try:
@@ -497,7 +520,7 @@ def _worker_main(folder: str, assignment: str, log_path: str) -> None:
                     graded = False
                 autograded = folder / "autograded" / student / assignment
                 graded = graded and all((autograded / f"{n}.ipynb").exists() for n in notebooks)
-                reasons = _guard_reasons(private / "guard.jsonl")
+                reasons = _guard_reasons(Path(job["log"]))
                 for name in notebooks:
                     path = autograded / f"{name}.ipynb"
                     if path.exists():
@@ -744,6 +767,7 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
     workers: list[_Worker] = []
     try:
         staging = run / "staging"
+        (run / "guard").mkdir()
         for student in available:        # la copie sert aussi de sauvegarde des remises
             shutil.copytree(submitted / student / assignment, staging / student / assignment, symlinks=True)
         template = _prepare_template(course, assignment, run)
@@ -786,6 +810,8 @@ def _run_queue(workers, students, staging, run, course, assignment, settings, ba
                     student = queue.pop(0)
                     worker.submit({"student": student, "source": str(staging / student / assignment),
                                    "private": str(run / "private" / f"{worker.folder.name}-{student}"),
+                                   # journal de la garde hors des dossiers où le noyau peut écrire
+                                   "log": str(run / "guard" / f"{worker.folder.name}-{student}.jsonl"),
                                    "feedback": settings.feedback}, settings.timeout)
             busy = {w.output: w for w in workers if w.job is not None}
             now = time.perf_counter()

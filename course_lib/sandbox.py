@@ -228,6 +228,8 @@ class Guard:
                 if resolved is not None and not self.inside(resolved):
                     self._refuse("fichier", f"écriture dans {resolved}",
                                  f"écriture refusée hors du dossier de la remise : {resolved}")
+        elif event == "os.truncate" and args and args[0] == self._log_fd:
+            self._refuse("fichier", "journal de la garde", "le journal de la correction ne peut pas être modifié")
         elif event in _PATH_EVENTS:
             indices, fd_index = _PATH_EVENTS[event]
             dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None

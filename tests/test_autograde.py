@@ -230,6 +230,25 @@ def test_changed_or_lost_files_are_restored_and_new_ones_reported(tmp_path):
     assert {k: v for k, v in autograde.checksums(submitted).items() if k in before} == before
 
 
+def test_private_cache_mirror_reads_the_real_cache_but_cannot_change_it(tmp_path, monkeypatch):
+    from course_lib import sandbox
+
+    real, private = tmp_path / "cache", tmp_path / "private"
+    (real / "weights").mkdir(parents=True)
+    (real / "model.pt").write_bytes(b"poids")
+    mirror = Path(autograde._mirror(str(real), private / "course-data"))
+    assert (mirror / "model.pt").read_bytes() == b"poids" and (mirror / "weights").is_dir()
+    monkeypatch.chdir(tmp_path)
+    guard = sandbox.Guard([private])
+    guard._active = True
+    guard("open", (str(mirror / "new.pt"), "wb", 0))                     # un nouveau fichier : permis
+    guard("os.remove", (str(mirror / "model.pt"), None))                 # retirer le lien : permis
+    for event, args in (("open", (str(mirror / "model.pt"), "wb", 0)),   # écraser le vrai fichier : refusé
+                        ("open", (str(mirror / "weights" / "x.pt"), "wb", 0))):
+        with pytest.raises(sandbox.GuardViolation):
+            guard(event, args)
+
+
 def test_failure_page_is_french_and_escaped():
     page = autograde.failure_page(TP, TP, "<élève>", ["le notebook « TP0.ipynb » est absent de la remise"], 15)
     assert 'lang="fr"' in page and "0 / 15" in page and "&lt;élève&gt;" in page and "révision manuelle" in page
