@@ -25,7 +25,9 @@ from common import Row
 
 ROOT = Path(__file__).resolve().parent.parent
 TP = "TP0"
-CELL_TIMEOUT = 10
+# Assez large pour qu'une machine chargée ne fasse jamais expirer une cellule normale (les notes doivent
+# être identiques d'une correction à l'autre) ; la seule boucle infinie du lot coûte deux délais.
+CELL_TIMEOUT = 60
 
 
 def _load_case():
@@ -45,9 +47,9 @@ def _mix(count: int) -> dict[str, dict]:
         if harness.meta(cell).get("grade_id") == "gaussian_blur":
             cell["source"] = "def gaussian_blur(images, sigma)\n    return images\n"
     kinds = ["full", "wrong", "blank", "loop", "edited", "deleted", "syntax", "alias"]
-    weights = {"full": 18, "wrong": 14, "blank": 8, "loop": 3, "edited": 5, "deleted": 5, "syntax": 4, "alias": 3}
+    weights = {"full": 19, "wrong": 15, "blank": 8, "loop": 1, "edited": 5, "deleted": 5, "syntax": 4, "alias": 3}
     if count <= len(kinds):
-        chosen = (["full", "wrong", "loop", "syntax"] + kinds)[:count]
+        chosen = (["full", "wrong", "syntax", "deleted"] + kinds)[:count]
     else:
         chosen = [k for k in kinds for _ in range(weights[k])]
         chosen = (chosen * (count // len(chosen) + 1))[:count]
@@ -144,22 +146,9 @@ def benchmarks(quick: bool):
         serial, ours = _scores(serial_course), _scores(parallel_course)
         different = {s: (serial[s], ours.get(s)) for s in serial if serial[s] != ours.get(s)}
         if different or set(serial) != set(ours):
-            raise AssertionError(f"les notes diffèrent entre nbgrader en série et la correction parallèle : "
-                                 f"{json.dumps(different, ensure_ascii=False)[:2000]}")
+            raise AssertionError(f"les notes diffèrent entre nbgrader en série ({serial_s:.0f} s) et la correction "
+                                 f"parallèle ({ours_s:.0f} s) : {json.dumps(different, ensure_ascii=False)[:2000]}")
         kinds = sorted({s.rstrip("0123456789") for s in submissions})
         note = f"{count} remises ({', '.join(kinds)}), notes identiques, {os.cpu_count()} cœurs"
         yield Row("correction", f"autograde TP0, {count} remises", ours_s, serial_s,
                   "nbgrader autograde en série", ours_mib, serial_mib, note)
-        if quick:
-            return
-
-        feedback_s, feedback_mib = _measure([sys.executable, "-m", "nbgrader", "generate_feedback", TP, "--force"],
-                                            serial_course, env)
-        shutil.rmtree(parallel_course / "autograded")
-        with_feedback = [c for c in parallel_cmd if c != "--no-feedback"]
-        ours_s, ours_mib = _measure(with_feedback, ROOT, env)
-        ours = _scores(parallel_course)
-        if ours != serial:
-            raise AssertionError("les notes diffèrent (correction avec retours)")
-        yield Row("correction", f"autograde + retours HTML, {count} remises", ours_s, serial_s + feedback_s,
-                  "autograde puis generate_feedback en série", ours_mib, max(serial_mib, feedback_mib), note)
