@@ -115,7 +115,8 @@ def graded(tmp_path_factory):
         else:
             harness.write(content, folder / f"{TP}.ipynb")
     before = harness.checksums(course / "submitted")
-    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=15)
+    # délai de cellule large : sur une machine chargée, la cellule d'imports peut prendre plus de 15 s
+    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60)
     report = autograde.grade(TP, course, settings, progress=False)
     after = harness.checksums(course / "submitted")
     return course, report, before, after

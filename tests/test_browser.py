@@ -63,6 +63,9 @@ def lab(tmp_path_factory):
     root.mkdir()
     shutil.copy2(ROOT / "notebooks" / "00_introduction.ipynb", root / "00_introduction.ipynb")
     shutil.copytree(ROOT / "assignments" / "release" / "TP0", root / "TP0")
+    # Le bouton Validate lit la configuration nbgrader du dossier du serveur : un délai par cellule
+    # large, pour qu'une machine chargée ne change pas le verdict.
+    (root / "nbgrader_config.py").write_text("c = get_config()\nc.Execute.timeout = 300\n", encoding="utf-8")
     # Réglages de JupyterLab : toutes les cellules dans la page (pas de fenêtrage), pas de nouvelles en ligne.
     for name, values in {"@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
                          "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",

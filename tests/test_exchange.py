@@ -33,7 +33,7 @@ def exchanged(tmp_path_factory):
     os.chmod(exchange, 0o777)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
-    env = {**os.environ, "COURSE_CELL_TIMEOUT": "15"}
+    env = {**os.environ, "COURSE_CELL_TIMEOUT": "60"}
     harness.nbgrader(["generate_assignment", TP, "--force"], cwd=course, env=env)
     harness.nbgrader(["release_assignment", TP, "--force"], cwd=course, env=env)
 
@@ -55,7 +55,7 @@ def exchanged(tmp_path_factory):
 
     harness.nbgrader(["collect", TP], cwd=course, env=env)
     before = harness.checksums(course / "submitted")
-    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=15)
+    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60)
     report = autograde.grade(TP, course, settings, progress=False)
     assert harness.checksums(course / "submitted") == before
     harness.nbgrader(["generate_feedback", TP, "--force"], cwd=course, env=env)
