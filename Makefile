@@ -11,7 +11,7 @@ TP ?=
 # Le dépôt d'abord sur le chemin d'import (utile avec un .venv partagé entre copies de travail).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH),)
 
-.PHONY: lab test assignments bench gpu-check lint install
+.PHONY: lab test assignments grade bench gpu-check lint install
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ test: $(STAMP)
 ## Régénère assignments/release/ et solutions/ à partir de assignments/source/ (TP=TPn pour un seul).
 assignments: $(STAMP)
 	$(BIN)/python -m course_lib.assignments build $(TP)
+
+## Corrige toutes les remises collectées d'un TP (TP=TPn), en parallèle et sous garde, avec nbgrader.
+## Options : GRADE_ARGS="--workers 4 --timeout 600 --memory 4" (voir python -m course_lib.autograde -h).
+grade: $(STAMP)
+	@test -n "$(TP)" || { echo "Précisez le TP : make grade TP=TP0" >&2; exit 2; }
+	$(BIN)/python -m course_lib.autograde $(TP) $(GRADE_ARGS)
 
 ## Bancs d'essai : chaque ligne compare notre version à une référence mesurée dans la même exécution.
 bench: $(STAMP)

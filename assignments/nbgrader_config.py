@@ -4,16 +4,22 @@ Racine du cours : ce dossier. source/TPn contient les versions maîtresses (solu
 cachés) ; release/TPn, les versions étudiantes produites par `make assignments`.
 """
 
+import importlib.util
 import os
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
     ClearHiddenTests,
     ClearMarkScheme,
     ClearOutput,
     GetGrades,
+    IgnorePattern,
     IncludeHeaderFooter,
+    LimitOutput,
     LockCells,
+    SaveAutoGrades,
 )
 
 c = get_config()  # noqa: F821 (fourni par traitlets)
@@ -45,8 +51,23 @@ c.OverwriteCells.missing_cell_notification = (
     "Cette cellule (id : {cell_id}) manquait dans la remise ; elle a été restaurée pour la correction.\n"
 )
 
-# Retour aux étudiants : sans le code des tests cachés.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Exécution bornée (course_lib.nbgrader_plugins.LimitedExecute, une sous-classe d'Execute : les réglages
+# c.Execute.* ci-dessus s'appliquent) : sorties limitées en taille, mort du noyau rapportée cellule par cellule.
+# Les préprocesseurs du cours sont nommés par leur chemin d'import : nbconvert les importe au moment de
+# s'en servir, si bien que generate_assignment n'a pas besoin de course_lib.
+c.Autograde.autograde_preprocessors = [
+    "course_lib.nbgrader_plugins.LimitedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]
+
+# Retour aux étudiants, en français : sans le code des tests cachés, avec leurs messages d'erreur
+# (les lignes de ce code sont retirées des piles d'appels).
+c.GenerateFeedback.preprocessors = [GetGrades, "course_lib.nbgrader_plugins.HideHiddenTests", ClearHiddenTests,
+                                    CSSHTMLHeaderPreprocessor]
+_course_lib = importlib.util.find_spec("course_lib")
+if _course_lib is not None and _course_lib.origin:
+    c.HTMLExporter.template_name = "feedback_fr"
+    c.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(_course_lib.origin), "templates")]
 
 # Solutions pour les étudiants (dossier solutions/ du dépôt) : ni tests cachés, ni sorties.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme,

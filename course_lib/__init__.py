@@ -26,6 +26,7 @@ __all__ = ["device", "profile", "seed", "environment_summary", "Profile", "PROFI
 _SUBMODULES = {
     "images", "filters", "data", "plot", "grading", "validation", "assignments",
     "scenes", "nn", "texture", "features", "colorization", "style",
+    "autograde", "sandbox", "nbgrader_plugins",
 }
 
 
