@@ -507,6 +507,10 @@ def _worker_main(folder: str, assignment: str, log_path: str) -> None:
                 os.environ.update(HOME=str(private / "home"), TMPDIR=str(private / "tmp"),
                                   IPYTHONDIR=str(private / "ipython"), MPLCONFIGDIR=str(private / "matplotlib"),
                                   XDG_CACHE_HOME=str(private / "cache"), XDG_CONFIG_HOME=str(private / "config"),
+                                  # torch fixe ces caches dans l'environnement du processus qui l'importe : le
+                                  # noyau ne doit pas hériter de ceux du correcteur (hors du dossier permis).
+                                  TORCHINDUCTOR_CACHE_DIR=str(private / "tmp" / "torchinductor"),
+                                  TRITON_CACHE_DIR=str(private / "cache" / "triton"),
                                   COURSE_SANDBOX_LOG=job["log"],
                                   COURSE_SANDBOX_ALLOW=str(private),
                                   COURSE_DATA=_mirror(worker_env["COURSE_DATA"], private / "course-data"),
