@@ -1,0 +1,1 @@
+"""Synthèse de texture : méthodes non paramétriques, autorégressives et par CNN (``gatys``)."""
