@@ -143,7 +143,9 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     """Variation totale quadratique : moyenne des carrés des différences entre pixels voisins, sommée sur le lot.
 
     Un régularisateur qui pénalise le bruit de haute fréquence (Mahendran et Vedaldi 2015, Johnson et al. 2016).
+    ``images`` : ``(B,C,H,W)`` ; retourne un tenseur scalaire.
     """
+    check_tensor(images, "images", ndim=4, floating=True)
     dy = (images[..., 1:, :] - images[..., :-1, :]) ** 2
     dx = (images[..., :, 1:] - images[..., :, :-1]) ** 2
     return (dy.flatten(1).mean(1) + dx.flatten(1).mean(1)).sum()

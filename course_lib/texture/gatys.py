@@ -87,6 +87,9 @@ def gram_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ``gram`` : ``(B, N, N)`` ; ``target`` : ``(N, N)``, ``(1, N, N)`` ou ``(B, N, N)``.
     """
     n = gram.shape[-1]
+    if target.shape[-2:] != (n, n):
+        raise ValueError(f"La matrice de Gram visée doit être ({n}, {n}) comme celle de l'image ; "
+                         f"reçu : {describe(target)}.")
     return ((gram - target) ** 2).sum() / (4 * n ** 2)
 
 
