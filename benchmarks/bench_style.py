@@ -177,10 +177,11 @@ def benchmarks(quick: bool):
 
 
 def gpu_checks(profile):
-    """Transfert de style et synthèse de texture aux tailles du profil (512 px pour le style sur GPU)."""
+    """Transfert de style (512 px sur GPU, comme l'article), synthèse de texture (256 px) et le rapport par étape."""
     device = _device()
-    side = profile.pick(ci=48, cpu=256, gpu=512)
-    steps = profile.pick(ci=3, cpu=50, gpu=300)
+    side = profile.pick(ci=32, cpu=256, gpu=512)
+    texture_side = profile.pick(ci=32, cpu=128, gpu=256)
+    steps = profile.pick(ci=2, cpu=50, gpu=300)
 
     def transfer():
         content, painting = _images(side, device)
@@ -190,20 +191,22 @@ def gpu_checks(profile):
         assert result.shape == content.shape and bool(torch.isfinite(result).all())
 
     def texture():
-        sample = data.texture("cells", size=profile.image_size, device=device)
+        sample = data.texture("cells", size=texture_side, device=device)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", features.FeatureWarning)
             result = gatys.synthesize_texture(sample, steps=steps, progress=False)
         assert result.shape == sample.shape
 
     def step_ratio():
-        t_ours, t_base, m_ours, m_base = _compare(side, 5, device)
+        t_ours, t_base, m_ours, m_base = _compare(side, profile.pick(ci=1, cpu=3, gpu=5), device,
+                                                  memory=device == "cuda")
+        memory = f" ; mémoire {m_ours:.0f} / {m_base:.0f} Mio" if m_ours is not None else ""
         print(f"    une étape {side} px : nous {t_ours * 1e3:.1f} ms, référence {t_base * 1e3:.1f} ms "
-              f"({t_base / t_ours:.2f}x) ; mémoire {m_ours:.0f} / {m_base:.0f} Mio", flush=True)
+              f"({t_base / t_ours:.2f}x){memory}", flush=True)
 
     return [
         (f"transfert de style {side} px, {steps} itérations L-BFGS", transfer),
-        (f"synthèse de texture {profile.image_size} px, {steps} itérations", texture),
+        (f"synthèse de texture {texture_side} px, {steps} itérations", texture),
         (f"style : une étape, nous contre VGG19 complet, {side} px", step_ratio),
     ]
 
