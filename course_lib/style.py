@@ -56,7 +56,7 @@ CONTENT_LAYER = "relu4_2"
 #: Couches du style (« conv1_1 » à « conv5_1 » de l'article, redressées).
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: Équilibre par défaut : α/β = DEFAULT_BALANCE / (N_l M_l), voir :func:`transfer` et :func:`default_ratio`.
-DEFAULT_BALANCE = 0.03
+DEFAULT_BALANCE = 0.005
 
 _YIQ_FROM_RGB = ((0.299, 0.587, 0.114), (0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))
 
@@ -233,7 +233,7 @@ def transfer(content: torch.Tensor, style: torch.Tensor, *, size=None, steps: in
         :math:`N_l M_l` activations (équation (1)) et :math:`E_l` une moyenne, un
         même rapport donne plus de poids au contenu dans une grande image. Par
         défaut : :func:`default_ratio`, ``DEFAULT_BALANCE / (N_l M_l)``, le même
-        équilibre à toutes les tailles ; ``DEFAULT_BALANCE = 0.03`` a été réglé à
+        équilibre à toutes les tailles ; ``DEFAULT_BALANCE = 0.005`` a été réglé à
         l'œil avec le repli aléatoire de :mod:`course_lib.features`. L'article
         utilise :math:`10^{-3}` ou :math:`10^{-4}` pour des images de 512 pixels
         et un VGG dont l'entrée va de 0 à 255 : ses activations sont environ 57

@@ -102,7 +102,7 @@ def test_targets_are_computed_once(net):
 
 
 def test_synthesis_lowers_the_texture_loss_at_ci_profile(net):
-    """L-BFGS, 15 itérations, 48 x 48 : la perte de texture est divisée par au moins 20."""
+    """L-BFGS, 15 itérations, 48 x 48 : la perte de texture est divisée par au moins 50 (environ 260 mesuré)."""
     course_lib.seed(0)
     sample = data.texture("wood", size=48)
     result, history = gatys.synthesize_texture(sample, steps=15, net=net, progress=False, return_history=True)
@@ -111,7 +111,7 @@ def test_synthesis_lowers_the_texture_loss_at_ci_profile(net):
     start = torch.rand(1, 3, 48, 48)
     before, after = float(loss(start)), float(loss(result[None]))
     assert before == pytest.approx(history.losses[0], rel=1e-5)
-    assert after < before / 20, (before, after)
+    assert after < before / 50, (before, after)
     assert tuple(result.shape) == (3, 48, 48) and float(result.min()) >= 0 and float(result.max()) <= 1
 
 
