@@ -139,7 +139,7 @@ def _memory_main(kind: str, size: int) -> None:
 
 
 def benchmarks(quick: bool):
-    size, repeat = (32, 1) if quick else (256, 3)
+    size, repeat = (32, 3) if quick else (256, 3)
     device = _device()
     t_ours, t_base, m_ours, m_base = _compare(size, repeat, device, memory=not quick or device == "cuda")
     yield Row("style", f"transfert de style, 1 étape, {size} px", t_ours, t_base,
