@@ -15,15 +15,6 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Un fil de calcul par processus : pas de surabonnement des cœurs sous pytest-xdist."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def random_net():
     with warnings.catch_warnings():

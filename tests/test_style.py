@@ -9,15 +9,6 @@ from course_lib.images import resize
 from course_lib.texture import gatys
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Un fil de calcul par processus : pas de surabonnement des cœurs sous pytest-xdist."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def net():
     return features.vgg19((style.CONTENT_LAYER, *style.STYLE_LAYERS), weights="random", device="cpu")
