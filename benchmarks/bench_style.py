@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 
 import torch
-from common import Row, peak_memory_mib, timeit
+from common import Row, peak_memory_mib
 
 from course_lib import data, features, style
 from course_lib.texture import gatys
@@ -73,6 +73,26 @@ def baseline_step(sequential, content, painting, image, ratio):
     return loss
 
 
+def _interleaved(ours, baseline, repeat: int) -> tuple[float, float]:
+    """Temps médians de deux fonctions mesurées en alternance (la charge d'une machine partagée varie)."""
+    import statistics
+    import time
+
+    from common import synchronize
+
+    ours()
+    baseline()
+    times = {"ours": [], "baseline": []}
+    for _ in range(repeat):
+        for name, fn in (("ours", ours), ("baseline", baseline)):
+            synchronize()
+            start = time.perf_counter()
+            fn()
+            synchronize()
+            times[name].append(time.perf_counter() - start)
+    return statistics.median(times["ours"]), statistics.median(times["baseline"])
+
+
 def _compare(size: int, repeat: int, device: str, memory: bool = True):
     content, painting = _images(size, device)
     ours_net, sequential = _networks(device)
@@ -92,14 +112,20 @@ def _compare(size: int, repeat: int, device: str, memory: bool = True):
     grad_ours, image.grad = image.grad.clone(), None
     baseline()
     torch.testing.assert_close(image.grad, grad_ours, rtol=1e-3, atol=1e-6)
-    t_ours = timeit(ours, repeat=repeat)
-    t_base = timeit(baseline, repeat=repeat)
+    t_ours, t_base = _interleaved(ours, baseline, repeat)
     if not memory:
         return t_ours, t_base, None, None
     if device == "cuda":
         return t_ours, t_base, peak_memory_mib(ours), peak_memory_mib(baseline)
-    # Sur CPU, l'allocateur garde la mémoire libérée : on mesure chaque version dans un processus neuf.
-    return t_ours, t_base, _fresh_process_peak("ours", size), _fresh_process_peak("baseline", size)
+    # Sur CPU, l'allocateur garde la mémoire libérée : on mesure chaque version dans un processus neuf,
+    # trois fois en alternance, et on garde la médiane (la mémoire résidente est bruitée).
+    import statistics
+
+    peaks = {"ours": [], "baseline": []}
+    for _ in range(3):
+        for kind in peaks:
+            peaks[kind].append(_fresh_process_peak(kind, size))
+    return t_ours, t_base, statistics.median(peaks["ours"]), statistics.median(peaks["baseline"])
 
 
 def _fresh_process_peak(kind: str, size: int) -> float:
@@ -119,27 +145,24 @@ def _fresh_process_peak(kind: str, size: int) -> float:
 
 
 def _memory_main(kind: str, size: int) -> None:
-    """Pic de mémoire résidente (Mio) d'une étape, au-dessus du niveau atteint une fois tout préparé."""
-    import resource
-
-    import psutil
-
+    """Pic de mémoire résidente (Mio) d'une étape dans ce processus neuf, au-dessus du niveau une fois tout préparé."""
     content, painting = _images(size, "cpu")
     ours_net, sequential = _networks("cpu")
     loss = style.StyleTransferLoss(ours_net, content, painting)
     image = content.clone().requires_grad_(True)
-    before = psutil.Process().memory_info().rss
-    if kind == "ours":
-        total, _ = loss(image)
-        total.backward()
-    else:
-        baseline_step(sequential, content, painting, image, loss.ratio)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024      # ru_maxrss est en Kio sous Linux
-    print(max(0.0, (peak - before) / 2**20))
+
+    def step():
+        if kind == "ours":
+            total, _ = loss(image)
+            total.backward()
+        else:
+            baseline_step(sequential, content, painting, image, loss.ratio)
+
+    print(peak_memory_mib(step))
 
 
 def benchmarks(quick: bool):
-    size, repeat = (32, 3) if quick else (256, 3)
+    size, repeat = (32, 3) if quick else (256, 5)
     device = _device()
     t_ours, t_base, m_ours, m_base = _compare(size, repeat, device, memory=not quick or device == "cuda")
     yield Row("style", f"transfert de style, 1 étape, {size} px", t_ours, t_base,
@@ -170,8 +193,7 @@ def benchmarks(quick: bool):
         current = grams(image)
         sum(gatys.gram_loss(current[k], targets[k]) for k in targets).backward()
 
-    t_ours = timeit(lambda: texture(image).backward(), repeat=repeat)
-    t_base = timeit(texture_baseline, repeat=repeat)
+    t_ours, t_base = _interleaved(lambda: texture(image).backward(), texture_baseline, repeat)
     yield Row("style", f"synthèse de texture, 1 étape, {size} px", t_ours, t_base,
               "VGG19 complet + Gram de l'échantillon à chaque étape")
 
