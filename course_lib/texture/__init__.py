@@ -1,11 +1,13 @@
-"""Synthèse de texture : des méthodes non paramétriques aux réseaux autorégressifs.
+"""Synthèse de texture : des méthodes non paramétriques aux réseaux autorégressifs et aux CNN.
 
 - :mod:`~course_lib.texture.efros_leung` : Efros et Leung (1999), la texture comme modèle de
   :math:`P(p \\mid N(p))`, échantillonné pixel par pixel dans l'exemple ;
 - :mod:`~course_lib.texture.quilting` : Efros et Freeman (2001), le « quilting » par blocs avec la
   coupure de frontière d'erreur minimale ;
 - :mod:`~course_lib.texture.pixelcnn` : van den Oord et al. (2016), un réseau à convolutions masquées
-  qui apprend :math:`P(p_i \\mid p_1, \\dots, p_{i-1})`.
+  qui apprend :math:`P(p_i \\mid p_1, \\dots, p_{i-1})` ;
+- :mod:`~course_lib.texture.gatys` : Gatys, Ecker et Bethge (2015), la texture décrite par les matrices
+  de Gram des caractéristiques d'un CNN, synthétisée par optimisation des pixels.
 
 Les sous-modules se chargent à la demande (``course_lib.texture.efros_leung`` ou
 ``from course_lib.texture import efros_leung``).
