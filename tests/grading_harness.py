@@ -1,9 +1,9 @@
 """Le pipeline de correction d'un TP, de bout en bout, avec la vraie commande nbgrader.
 
 Chaque fichier ``test_grading_tpN.py`` décrit un :class:`GradingCase` (les mauvaises réponses
-plausibles, les alias de la référence, la boucle infinie) et appelle les vérifications
-ci-dessous. Une seule exécution de ``nbgrader autograde`` corrige toutes les remises
-fabriquées, dans une copie temporaire du cours :
+plausibles, les alias de la référence, la boucle infinie) et hérite de :class:`GradingContract`,
+qui porte les vérifications communes à tous les TP. Une seule exécution de
+``nbgrader autograde`` corrige toutes les remises fabriquées, dans une copie temporaire du cours :
 
 - ``full`` : la solution publiée (solutions/TPn) ;
 - ``blank`` : la version étudiante intacte ;
@@ -24,6 +24,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = ROOT / "assignments"
@@ -232,3 +234,44 @@ def check_loop_times_out(case: GradingCase, graded: dict) -> None:
         assert graded["loop"][cell][0] == 0, f"la cellule {cell} aurait dû échouer (boucle infinie)"
     others = {k: v for k, v in graded["loop"].items() if k not in case.loop_cells and v[0] != v[1]}
     assert not others, f"la boucle infinie a fait perdre d'autres points : {others}"
+
+
+# --------------------------------------------------------------------------- le contrat de chaque TP
+
+class GradingContract:
+    """Les vérifications que chaque TP doit passer (DESIGN.md, section 4).
+
+    Une classe ``TestTPn(GradingContract)`` fixe ``case`` ; toutes ses vérifications partagent
+    une seule exécution de ``nbgrader autograde``.
+    """
+
+    case: GradingCase
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def graded(cls, tmp_path_factory):
+        return autograde_all(cls.case, tmp_path_factory.mktemp(f"grading-{cls.case.tp.lower()}"))
+
+    def test_release_has_no_solution_and_no_hidden_test(self):
+        check_release_is_clean(self.case)
+
+    def test_source_solution_gets_full_marks(self, graded):
+        check_full_marks(self.case, graded)
+
+    def test_untouched_release_gets_zero_everywhere(self, graded):
+        check_blank_is_zero(self.case, graded)
+
+    def test_wrong_answers_passing_visible_tests_lose_hidden_points(self, graded):
+        check_wrong_loses_hidden(self.case, graded)
+
+    def test_calling_the_reference_gets_no_points(self, graded):
+        check_alias_gets_nothing(self.case, graded)
+
+    def test_edited_test_cells_are_restored(self, graded):
+        check_edited_tests_restored(self.case, graded)
+
+    def test_deleted_test_cells_are_restored(self, graded):
+        check_deleted_tests_restored(self.case, graded)
+
+    def test_infinite_loop_times_out_and_others_are_graded(self, graded):
+        check_loop_times_out(self.case, graded)

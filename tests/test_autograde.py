@@ -16,6 +16,7 @@ from pathlib import Path
 
 import grading_harness as harness
 import pytest
+
 # Importer torchvision fixe TORCHINDUCTOR_CACHE_DIR dans l'environnement de ce processus (torch._dynamo) ;
 # les noyaux des remises ne doivent pas en hériter (régression : la garde refusait alors le mkdir).
 import torchvision  # noqa: F401

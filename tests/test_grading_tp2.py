@@ -1,7 +1,6 @@
 """TP2 « Réseaux de neurones et descente du gradient » : correction de bout en bout avec nbgrader."""
 
 import grading_harness as harness
-import pytest
 
 CASE = harness.GradingCase(
     tp="TP2",
@@ -79,38 +78,5 @@ def train(model, images, labels, epochs, lr, batch_size, seed=0):
 )
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    return harness.autograde_all(CASE, tmp_path_factory.mktemp("grading-tp2"))
-
-
-def test_release_has_no_solution_and_no_hidden_test():
-    harness.check_release_is_clean(CASE)
-
-
-def test_source_solution_gets_full_marks(graded):
-    harness.check_full_marks(CASE, graded)
-
-
-def test_untouched_release_gets_zero_everywhere(graded):
-    harness.check_blank_is_zero(CASE, graded)
-
-
-def test_wrong_answers_passing_visible_tests_lose_hidden_points(graded):
-    harness.check_wrong_loses_hidden(CASE, graded)
-
-
-def test_calling_the_reference_gets_no_points(graded):
-    harness.check_alias_gets_nothing(CASE, graded)
-
-
-def test_edited_test_cells_are_restored(graded):
-    harness.check_edited_tests_restored(CASE, graded)
-
-
-def test_deleted_test_cells_are_restored(graded):
-    harness.check_deleted_tests_restored(CASE, graded)
-
-
-def test_infinite_loop_times_out_and_others_are_graded(graded):
-    harness.check_loop_times_out(CASE, graded)
+class TestTP2(harness.GradingContract):
+    case = CASE
