@@ -5,9 +5,12 @@ les noyaux que lancent nbval et nbgrader ainsi que par les processus de pytest-x
 """
 
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,3 +49,24 @@ def _isolate_environment() -> None:
 
 
 _isolate_environment()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Un fil PyTorch par test : la suite tourne sur 2 cœurs avec 2 processus pytest-xdist ; plus de fils
+    se disputeraient les cœurs (attente active d'OpenMP) et ralentiraient tout d'un facteur 3 à 4."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Toute tentative de connexion réseau fait échouer le test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("accès réseau interdit pendant les tests")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

@@ -1,21 +1,10 @@
 import hashlib
-import socket
 
 import numpy as np
 import pytest
 import torch
 
 from course_lib import data, images
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Toute tentative de connexion réseau fait échouer le test."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("accès réseau interdit pendant les tests")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
 
 # --------------------------------------------------------------------------- photos et textures
 

@@ -3,7 +3,6 @@
 import dataclasses
 import hashlib
 import pickle
-import socket
 import tarfile
 import warnings
 
@@ -15,23 +14,6 @@ import torch.nn.functional as F
 import course_lib
 from course_lib import data, nn
 from course_lib.images import resize, rgb_to_gray
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("accès réseau interdit pendant les tests")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """De petits réseaux : un seul fil d'exécution va plus vite, surtout quand les tests tournent en parallèle."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

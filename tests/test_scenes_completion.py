@@ -16,16 +16,6 @@ from course_lib.scenes.diffusion import diffusion_inpaint
 from course_lib.scenes.index import SceneIndex
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Un fil PyTorch pendant ces tests : la suite tourne sur 2 cœurs avec 2 processus pytest-xdist ; plus de
-    fils se disputeraient les cœurs (attente active d'OpenMP) et ralentiraient tout d'un facteur 3 à 4."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def rect_mask(h, w, top, bottom, left, right):
     mask = torch.zeros(h, w, dtype=torch.bool)
     mask[top:bottom, left:right] = True

@@ -12,17 +12,6 @@ from course_lib import data, images
 from course_lib.scenes import distance as D
 from course_lib.scenes.index import SceneIndex, fill_hole, fit_to_size
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Un fil PyTorch pendant ces tests : la suite tourne sur 2 cœurs avec 2 processus pytest-xdist ; plus de
-    fils se disputeraient les cœurs (attente active d'OpenMP) et ralentiraient tout d'un facteur 3 à 4."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 G = importlib.import_module("course_lib.scenes.gist")  # le module (course_lib.scenes.gist est la fonction)
 
 

@@ -19,16 +19,6 @@ from course_lib import data, grading
 from course_lib.scenes import poisson as P
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Un fil PyTorch pendant ces tests : la suite tourne sur 2 cœurs avec 2 processus pytest-xdist ; plus de
-    fils se disputeraient les cœurs (attente active d'OpenMP) et ralentiraient tout d'un facteur 3 à 4."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def sparse_reference(source, target, mask, mode="seamless"):
     """Le même système, écrit pixel par pixel et résolu par scipy.sparse.linalg.spsolve (float64)."""
     s = source.double().numpy()

@@ -10,15 +10,6 @@ from course_lib import data, grading, images
 from course_lib.texture import efros_leung
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Des calculs courts : un seul fil évite la contention quand les tests tournent en parallèle.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def random_sample(seed, channels, height, width):
     return grading.random_images(seed, (1, channels, height, width), dtype=torch.float64)[0]
 

@@ -13,15 +13,6 @@ from course_lib.texture import pixelcnn
 CI_BITS_PER_DIM = 2.6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # De petits réseaux : un seul fil évite la contention quand les tests tournent en parallèle.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def earlier(height, width, i, j):
     """Masque (H, W) des pixels strictement avant (i, j) dans l'ordre de balayage."""
     index = torch.arange(height * width).reshape(height, width)

@@ -10,15 +10,6 @@ from course_lib import data, grading
 from course_lib.texture import quilting
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Des calculs courts : un seul fil évite la contention quand les tests tournent en parallèle.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def all_paths(height, width):
     """Tous les chemins de haut en bas qui se décalent d'au plus une colonne par ligne."""
     for start in range(width):
