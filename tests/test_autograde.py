@@ -23,6 +23,8 @@ import torchvision  # noqa: F401
 from test_grading_tp0 import CASE
 
 from course_lib import autograde
+from course_lib.autograde import worker
+from course_lib.autograde.files import verify_submitted
 
 ROOT = Path(__file__).resolve().parent.parent
 TP = "TP0"
@@ -229,7 +231,7 @@ def test_changed_or_lost_files_are_restored_and_new_ones_reported(tmp_path):
     (submitted / "ana" / TP / f"{TP}.ipynb").write_text("abîmé")
     (submitted / "ben" / TP / f"{TP}.ipynb").unlink()
     (submitted / "ben" / TP / "nouveau.txt").write_text("x")
-    restored, added = autograde._verify(submitted, before, staging, TP)
+    restored, added = verify_submitted(submitted, before, staging, TP)
     assert sorted(restored) == [f"ana/{TP}/{TP}.ipynb", f"ben/{TP}/{TP}.ipynb"]
     assert added == [f"ben/{TP}/nouveau.txt"]
     assert {k: v for k, v in autograde.checksums(submitted).items() if k in before} == before
@@ -241,7 +243,7 @@ def test_private_cache_mirror_reads_the_real_cache_but_cannot_change_it(tmp_path
     real, private = tmp_path / "cache", tmp_path / "private"
     (real / "weights").mkdir(parents=True)
     (real / "model.pt").write_bytes(b"poids")
-    mirror = Path(autograde._mirror(str(real), private / "course-data"))
+    mirror = Path(worker.mirror(str(real), private / "course-data"))
     assert (mirror / "model.pt").read_bytes() == b"poids" and (mirror / "weights").is_dir()
     monkeypatch.chdir(tmp_path)
     guard = sandbox.Guard([private])

@@ -1,0 +1,34 @@
+"""Ligne de commande : ``python -m course_lib.autograde TPn`` (``make grade TP=TPn``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .results import GradingSettings
+from .runner import grade
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.autograde",
+                                     description="Corrige toutes les remises d'un TP avec nbgrader, en parallèle.")
+    parser.add_argument("assignment", help="le TP, par exemple TP0")
+    parser.add_argument("--course", help="racine du cours nbgrader (défaut : assignments/)")
+    parser.add_argument("--workers", type=int, default=0, help="processus en parallèle (défaut : cœurs)")
+    parser.add_argument("--timeout", type=float, default=600, help="limite de temps par remise, en s (600)")
+    parser.add_argument("--memory", type=float, default=4, help="limite de mémoire du noyau, en Gio (4 ; 0 : aucune)")
+    parser.add_argument("--cell-timeout", type=int, help="délai par cellule en s (défaut : nbgrader_config.py)")
+    parser.add_argument("--student", action="append", help="ne corriger que cet étudiant (répétable)")
+    parser.add_argument("--csv", help="fichier CSV des notes (défaut : <cours>/notes_<TP>.csv)")
+    parser.add_argument("--no-feedback", action="store_true", help="ne pas produire les retours HTML")
+    parser.add_argument("--keep", action="store_true", help="garder le dossier de travail temporaire")
+    args = parser.parse_args(argv)
+    settings = GradingSettings(workers=args.workers, timeout=args.timeout, memory_gib=args.memory,
+                               cell_timeout=args.cell_timeout, feedback=not args.no_feedback, keep_workdir=args.keep)
+    try:
+        report = grade(args.assignment, args.course, settings, students=args.student, csv_path=args.csv)
+    except (ValueError, TypeError) as error:
+        print(f"Erreur : {error}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    return 0
