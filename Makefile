@@ -32,13 +32,13 @@ test: $(STAMP)
 
 ## Régénère assignments/release/ et solutions/ à partir de assignments/source/ (TP=TPn pour un seul).
 assignments: $(STAMP)
-	$(BIN)/python -m course_lib.assignments build $(TP)
+	$(BIN)/python -m course_grading.assignments build $(TP)
 
 ## Corrige toutes les remises collectées d'un TP (TP=TPn), en parallèle et sous garde, avec nbgrader.
-## Options : GRADE_ARGS="--workers 4 --timeout 600 --memory 4" (voir python -m course_lib.autograde -h).
+## Options : GRADE_ARGS="--workers 4 --timeout 600 --memory 4" (voir python -m course_grading -h).
 grade: $(STAMP)
 	@test -n "$(TP)" || { echo "Précisez le TP : make grade TP=TP0" >&2; exit 2; }
-	$(BIN)/python -m course_lib.autograde $(TP) $(GRADE_ARGS)
+	$(BIN)/python -m course_grading $(TP) $(GRADE_ARGS)
 
 ## Bancs d'essai : chaque ligne compare notre version à une référence mesurée dans la même exécution.
 bench: $(STAMP)
@@ -49,4 +49,4 @@ gpu-check:
 	python3 benchmarks/gpu_check.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check course_lib tests benchmarks
+	$(BIN)/ruff check course_lib course_grading tests benchmarks

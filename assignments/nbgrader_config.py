@@ -51,23 +51,23 @@ c.OverwriteCells.missing_cell_notification = (
     "Cette cellule (id : {cell_id}) manquait dans la remise ; elle a été restaurée pour la correction.\n"
 )
 
-# Exécution bornée (course_lib.nbgrader_plugins.LimitedExecute, une sous-classe d'Execute : les réglages
+# Exécution bornée (course_grading.nbgrader_plugins.LimitedExecute, une sous-classe d'Execute : les réglages
 # c.Execute.* ci-dessus s'appliquent) : sorties limitées en taille, mort du noyau rapportée cellule par cellule.
 # Les préprocesseurs du cours sont nommés par leur chemin d'import : nbconvert les importe au moment de
-# s'en servir, si bien que generate_assignment n'a pas besoin de course_lib.
+# s'en servir, si bien que generate_assignment n'a pas besoin de course_grading.
 c.Autograde.autograde_preprocessors = [
-    "course_lib.nbgrader_plugins.LimitedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    "course_grading.nbgrader_plugins.LimitedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 
 # Retour aux étudiants, en français : sans le code des tests cachés, avec leurs messages d'erreur
 # (les lignes de ce code sont retirées des piles d'appels).
-c.GenerateFeedback.preprocessors = [GetGrades, "course_lib.nbgrader_plugins.HideHiddenTests", ClearHiddenTests,
+c.GenerateFeedback.preprocessors = [GetGrades, "course_grading.nbgrader_plugins.HideHiddenTests", ClearHiddenTests,
                                     CSSHTMLHeaderPreprocessor]
-_course_lib = importlib.util.find_spec("course_lib")
-if _course_lib is not None and _course_lib.origin:
+_course_grading = importlib.util.find_spec("course_grading")
+if _course_grading is not None and _course_grading.origin:
     c.HTMLExporter.template_name = "feedback_fr"
-    c.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(_course_lib.origin), "templates")]
+    c.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(_course_grading.origin), "templates")]
 
 # Solutions pour les étudiants (dossier solutions/ du dépôt) : ni tests cachés, ni sorties.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme,

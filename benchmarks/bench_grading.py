@@ -1,4 +1,4 @@
-"""Banc d'essai de la correction : ``nbgrader autograde`` en série contre ``course_lib.autograde`` en parallèle.
+"""Banc d'essai de la correction : ``nbgrader autograde`` en série contre ``course_grading`` en parallèle.
 
 Soixante remises du TP0 (quelques-unes en mode rapide) : des solutions, des réponses fausses, la version
 intacte, et des remises fautives que nbgrader seul sait aussi corriger (boucle infinie arrêtée par le
@@ -140,7 +140,7 @@ def benchmarks(quick: bool):
 
         serial_s, serial_mib = _measure([sys.executable, "-m", "nbgrader", "autograde", TP, "--force"],
                                         serial_course, env)
-        parallel_cmd = [sys.executable, "-m", "course_lib.autograde", TP, "--course", str(parallel_course),
+        parallel_cmd = [sys.executable, "-m", "course_grading", TP, "--course", str(parallel_course),
                         "--workers", str(os.cpu_count() or 2), "--no-feedback"]
         ours_s, ours_mib = _measure(parallel_cmd, ROOT, env)
         serial, ours = _scores(serial_course), _scores(parallel_course)

@@ -24,9 +24,8 @@ __all__ = ["device", "profile", "seed", "environment_summary", "Profile", "PROFI
 
 # Sous-modules chargés à la demande : « import course_lib » reste rapide.
 _SUBMODULES = {
-    "images", "filters", "data", "plot", "grading", "validation", "assignments",
+    "images", "filters", "data", "plot", "grading", "validation",
     "scenes", "nn", "texture", "features", "colorization", "style",
-    "autograde", "sandbox", "nbgrader_plugins",
 }
 
 

@@ -1,6 +1,6 @@
 """assignments/release/ et solutions/ sont exactement ce que produit `make assignments`."""
 
-from course_lib import assignments
+from course_grading import assignments
 
 
 def test_release_and_solutions_match_the_source():

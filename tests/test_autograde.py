@@ -1,4 +1,4 @@
-"""Correction parallèle d'une classe (course_lib.autograde) : de vraies remises fautives, avec nbgrader.
+"""Correction parallèle d'une classe (course_grading) : de vraies remises fautives, avec nbgrader.
 
 Une seule correction (module) de onze remises du TP0 dans une copie temporaire du cours :
 trois normales (solution, réponses fausses, version intacte) et une par faute — notebook illisible,
@@ -22,9 +22,9 @@ import pytest
 import torchvision  # noqa: F401
 from test_grading_tp0 import CASE
 
-from course_lib import autograde
-from course_lib.autograde import worker
-from course_lib.autograde.files import verify_submitted
+import course_grading as autograde
+from course_grading import worker
+from course_grading.files import verify_submitted
 
 ROOT = Path(__file__).resolve().parent.parent
 TP = "TP0"
@@ -238,7 +238,7 @@ def test_changed_or_lost_files_are_restored_and_new_ones_reported(tmp_path):
 
 
 def test_private_cache_mirror_reads_the_real_cache_but_cannot_change_it(tmp_path, monkeypatch):
-    from course_lib import sandbox
+    from course_grading import sandbox
 
     real, private = tmp_path / "cache", tmp_path / "private"
     (real / "weights").mkdir(parents=True)

@@ -1,7 +1,7 @@
 """L'échange nbgrader de bout en bout, dans une racine d'échange temporaire.
 
 release_assignment → fetch_assignment (côté étudiant) → submit → collect → correction parallèle
-(course_lib.autograde) → generate_feedback → release_feedback → fetch_feedback. Deux étudiants :
+(course_grading) → generate_feedback → release_feedback → fetch_feedback. Deux étudiants :
 alice remet la solution, bob des réponses fausses qui passent les tests visibles.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from test_autograde import TP, make_course
 from test_grading_tp0 import CASE
 
-from course_lib import autograde
+import course_grading as autograde
 
 COURSE_ID = "gif-4105-7105-generation"
 

@@ -61,3 +61,25 @@ def test_readme_lists_every_notebook_and_assignment():
         assert notebook.name in readme, f"{notebook.name} n'est pas décrit dans le README"
     for tp in sorted((ROOT / "assignments" / "source").iterdir()):
         assert tp.name in readme, f"{tp.name} n'est pas décrit dans le README"
+
+
+def test_instructor_tooling_lives_only_in_course_grading():
+    """course_lib ne garde que ce qu'importent les étudiants et les notebooks : aucun alias des outils de
+    l'enseignant (correction, noyau sous garde, greffons nbgrader, production des TP)."""
+    import importlib
+
+    import course_lib
+
+    for name in ("autograde", "sandbox", "nbgrader_plugins", "assignments", "similarity"):
+        assert not (ROOT / "course_lib" / name).exists() and not (ROOT / "course_lib" / f"{name}.py").exists(), name
+        assert not hasattr(course_lib, name), f"course_lib.{name} existe encore"
+        try:
+            importlib.import_module(f"course_lib.{name}")
+        except ModuleNotFoundError:
+            pass
+        else:
+            raise AssertionError(f"course_lib.{name} s'importe encore")
+    for name in ("sandbox", "nbgrader_plugins", "assignments", "runner", "worker"):
+        importlib.import_module(f"course_grading.{name}")
+    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "course_lib").rglob("*.py"))
+    assert "course_grading" not in source, "course_lib ne doit pas dépendre de course_grading"

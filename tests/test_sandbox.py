@@ -1,4 +1,4 @@
-"""La garde du noyau de correction (course_lib.sandbox) et les préprocesseurs nbgrader du cours.
+"""La garde du noyau de correction (course_grading.sandbox) et les préprocesseurs nbgrader du cours.
 
 La garde est éprouvée ici sans être installée (un audit hook ne se retire pas) : on l'appelle comme
 Python l'appellerait, avec les mêmes événements. Les limites de ressources sont éprouvées dans un
@@ -17,7 +17,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from course_lib import grading, nbgrader_plugins, sandbox
+from course_grading import nbgrader_plugins, sandbox
+from course_lib import grading
 
 CELL_FILE = "/tmp/ipykernel_4242/123456.py"
 
@@ -121,7 +122,7 @@ def test_compiling_ordinary_code_is_left_alone(guard, tmp_path):
 
 
 def test_memory_limit_turns_an_endless_allocation_into_memory_error(tmp_path):
-    code = ("from course_lib.sandbox import apply_limits\n"
+    code = ("from course_grading.sandbox import apply_limits\n"
             "apply_limits(512 * 2**20)\n"
             "hog = []\n"
             "try:\n"
@@ -138,7 +139,7 @@ def test_kernel_spec_runs_this_python_under_the_guard(tmp_path):
     folder = Path(sandbox.write_kernel_spec(tmp_path))
     spec = json.loads((folder / "kernel.json").read_text(encoding="utf-8"))
     assert folder.name == sandbox.KERNEL_NAME
-    assert spec["argv"][:3] == [sys.executable, "-m", "course_lib.sandbox"] and "{connection_file}" in spec["argv"]
+    assert spec["argv"][:3] == [sys.executable, "-m", "course_grading.sandbox"] and "{connection_file}" in spec["argv"]
 
 
 # --------------------------------------------------------------------------- préprocesseurs nbgrader

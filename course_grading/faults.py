@@ -31,8 +31,8 @@ def precheck(submission: Path, notebooks: list[str]) -> list[str]:
 
 def scan_notebook(path: Path) -> list[str]:
     """Fautes visibles dans un notebook corrigé : mémoire, sortie tronquée, noyau arrêté, garde."""
-    from ..nbgrader_plugins import KERNEL_DIED, TRUNCATION_TAG
-    from ..sandbox import VIOLATION_TAG
+    from .nbgrader_plugins import KERNEL_DIED, TRUNCATION_TAG
+    from .sandbox import VIOLATION_TAG
 
     reasons = []
     notebook = json.loads(path.read_text(encoding="utf-8"))

@@ -11,8 +11,8 @@ notes ni fichier intermédiaire dans le dépôt.
 
 Utilisation ::
 
-    python -m course_lib.assignments build [TP0 TP1 ...]
-    python -m course_lib.assignments check [TP0 ...]   # échoue si release/ ou solutions/ est périmé
+    python -m course_grading.assignments build [TP0 TP1 ...]
+    python -m course_grading.assignments check [TP0 ...]   # échoue si release/ ou solutions/ est périmé
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def out_of_sync(assignments: list[str] | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.assignments",
+    parser = argparse.ArgumentParser(prog="python -m course_grading.assignments",
                                      description="Versions étudiantes et solutions des TP (nbgrader).")
     parser.add_argument("command", choices=["build", "check"], help="build : régénérer ; check : vérifier")
     parser.add_argument("assignments", nargs="*", help="TP à traiter (tous par défaut)")

@@ -32,14 +32,14 @@ def run_nbgrader(args: list[str], cwd: Path, timeout: float = 900):
 
 # --------------------------------------------------------------------------- préparation
 
-_WORKER_CONFIG = '''"""Copie de travail de la correction parallèle (écrite par course_lib.autograde)."""
+_WORKER_CONFIG = '''"""Copie de travail de la correction parallèle (écrite par course_grading)."""
 c = get_config()  # noqa: F821
 load_subconfig({course_config!r})  # noqa: F821 (la configuration du cours)
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = {db_url!r}
 c.Execute.kernel_name = {kernel!r}
 c.Autograde.autograde_preprocessors = [
-    "course_lib.nbgrader_plugins.LimitedExecute", "nbgrader.preprocessors.IgnorePattern",
+    "course_grading.nbgrader_plugins.LimitedExecute", "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
@@ -47,7 +47,7 @@ c.Autograde.autograde_preprocessors = [
 c.LimitedExecute.max_cell_output = {max_cell!r}
 c.LimitedExecute.max_notebook_output = {max_notebook!r}
 c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades", "course_lib.nbgrader_plugins.HideHiddenTests",
+    "nbgrader.preprocessors.GetGrades", "course_grading.nbgrader_plugins.HideHiddenTests",
     "nbgrader.preprocessors.ClearHiddenTests", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.HTMLExporter.template_name = "feedback_fr"
@@ -103,8 +103,8 @@ def prepare_template(course: Path, assignment: str, run: Path) -> Path:
 
 
 def prepare_worker(template: Path, run: Path, index: int, course: Path, settings: GradingSettings) -> Path:
-    from ..nbgrader_plugins import feedback_template_dirs
-    from ..sandbox import KERNEL_NAME
+    from .nbgrader_plugins import feedback_template_dirs
+    from .sandbox import KERNEL_NAME
 
     folder = run / f"worker{index}"
     shutil.copytree(template, folder, ignore=shutil.ignore_patterns("release"))
@@ -118,7 +118,7 @@ def prepare_worker(template: Path, run: Path, index: int, course: Path, settings
 
 def base_environment(run: Path, settings: GradingSettings) -> dict[str, str]:
     """Variables communes des noyaux : noyau sous garde, limites, caches épinglés, fils de calcul."""
-    from ..sandbox import write_kernel_spec
+    from .sandbox import write_kernel_spec
 
     jupyter = run / "jupyter"
     write_kernel_spec(jupyter)
@@ -132,7 +132,7 @@ def base_environment(run: Path, settings: GradingSettings) -> dict[str, str]:
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in [str(jupyter), env.get("JUPYTER_PATH", "")] if p)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     # Processus et noyaux importent le même course_lib que nous (celui de cette copie de travail).
-    package_parent = str(Path(__file__).resolve().parents[2])
+    package_parent = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys([package_parent] + [
         p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..validation import check_number
+from course_lib.validation import check_number
 
 STATUS_OK = "ok"
 STATUS_REVIEW = "à revoir"

@@ -1,4 +1,4 @@
-"""Ligne de commande : ``python -m course_lib.autograde TPn`` (``make grade TP=TPn``)."""
+"""Ligne de commande : ``python -m course_grading TPn`` (``make grade TP=TPn``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .runner import grade
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.autograde",
+    parser = argparse.ArgumentParser(prog="python -m course_grading",
                                      description="Corrige toutes les remises d'un TP avec nbgrader, en parallèle.")
     parser.add_argument("assignment", help="le TP, par exemple TP0")
     parser.add_argument("--course", help="racine du cours nbgrader (défaut : assignments/)")

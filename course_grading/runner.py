@@ -9,7 +9,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..validation import check_choice, describe
+from course_lib.validation import check_choice, describe
 from .files import (
     checksums,
     collect_logs,
@@ -56,7 +56,7 @@ def grade(assignment: str, course: str | Path | None = None, settings: GradingSe
     """
     from tqdm.auto import tqdm
 
-    from ..assignments import course_root, list_assignments
+    from .assignments import course_root, list_assignments
 
     course = Path(course).resolve() if course is not None else course_root()
     if not (course / "nbgrader_config.py").is_file():

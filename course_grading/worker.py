@@ -171,7 +171,7 @@ class Worker:
     def _start(self) -> None:
         import subprocess
 
-        code = (f"from course_lib.autograde.worker import worker_main; "
+        code = (f"from course_grading.worker import worker_main; "
                 f"worker_main({str(self.folder)!r}, {self.assignment!r}, {str(self.log)!r})")
         self.process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=self.env, cwd=self.folder, text=True, encoding="utf-8")

@@ -1,6 +1,6 @@
 """Noyau Jupyter « sous garde » pour la correction automatique des remises.
 
-La correction (:mod:`course_lib.autograde`) exécute le code des étudiants avec
+La correction (:mod:`course_grading`) exécute le code des étudiants avec
 ce noyau au lieu du noyau ``python3`` ordinaire. Avant de démarrer IPython, il :
 
 1. fixe des **limites de ressources** du système (``setrlimit``) : mémoire
@@ -46,7 +46,7 @@ COURSE_SANDBOX_ALLOW
 
 Utilisation (dans le ``kernel.json`` d'un noyau) ::
 
-    python -m course_lib.sandbox -f {connection_file}
+    python -m course_grading.sandbox -f {connection_file}
 """
 
 from __future__ import annotations
@@ -404,7 +404,7 @@ def write_kernel_spec(folder, python: str | None = None) -> str:
     spec_dir = os.path.join(os.fspath(folder), "kernels", KERNEL_NAME)
     os.makedirs(spec_dir, exist_ok=True)
     spec = {
-        "argv": [python or sys.executable, "-m", "course_lib.sandbox", "-f", "{connection_file}"],
+        "argv": [python or sys.executable, "-m", "course_grading.sandbox", "-f", "{connection_file}"],
         "display_name": "Python 3 (correction sous garde)",
         "language": "python",
         "metadata": {"debugger": False},

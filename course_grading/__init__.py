@@ -10,10 +10,10 @@ garde nbgrader et son carnet de notes (``gradebook.db``) dessous, et ajoute :
   résultat dès qu'il arrive (jamais deux écrivains sur une même base) ;
 - par remise, une **limite de temps** (au-delà, le processus et son noyau sont
   tués et un nouveau processus reprend la file) et une **limite de mémoire**
-  (le noyau tourne sous ``setrlimit``, voir :mod:`course_lib.sandbox`) ;
+  (le noyau tourne sous ``setrlimit``, voir :mod:`course_grading.sandbox`) ;
 - une **garde** dans le noyau (fichiers hors du dossier de la remise, programmes
   lancés, outils de test remplacés), une sortie bornée et la mort du noyau
-  rapportée cellule par cellule (:mod:`course_lib.nbgrader_plugins`) ;
+  rapportée cellule par cellule (:mod:`course_grading.nbgrader_plugins`) ;
 - les fautes : notebook illisible ou absent, temps ou mémoire dépassés, sortie
   démesurée, noyau arrêté, écriture hors du dossier, « monkeypatch » des outils
   de test. L'étudiant reçoit 0 avec un motif clair en français, et sa remise est
@@ -28,7 +28,7 @@ garde nbgrader et son carnet de notes (``gradebook.db``) dessous, et ajoute :
 Utilisation ::
 
     make grade TP=TP0                          # depuis la racine du dépôt
-    python -m course_lib.autograde TP0 --workers 4 --timeout 600 --memory 4
+    python -m course_grading TP0 --workers 4 --timeout 600 --memory 4
 
     >>> from course_lib import autograde
     >>> report = autograde.grade("TP0")        # doctest: +SKIP
