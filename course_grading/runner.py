@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 
 from course_lib.validation import check_choice, describe
+
 from .files import (
     checksums,
     collect_logs,
