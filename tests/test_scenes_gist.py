@@ -185,6 +185,11 @@ def test_hays_efros_gist_part_matches_transcription_and_colour_thumbnail():
     lab = skimage.color.rgb2lab(image.permute(1, 2, 0).double().numpy()) / 100
     thumb = np.stack([np_downN(lab[..., c], 4).reshape(-1, order="F") for c in range(3)]).reshape(-1)
     np.testing.assert_allclose(ours[480:], thumb * G.COLOR_SCALE, atol=1e-5)
+    heavier = G.gist(image, "hays_efros", color_weight=1.0).double().numpy()
+    np.testing.assert_allclose(heavier[:480], ours[:480], atol=1e-7)
+    np.testing.assert_allclose(heavier[480:], thumb, atol=1e-5)
+    with pytest.raises(ValueError, match="color_weight"):
+        G.gist(image, "hays_efros", color_weight=-1.0)
 
 
 def test_lmgist_resizes_and_crops_like_imresizecrop():

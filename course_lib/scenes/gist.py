@@ -445,7 +445,8 @@ def lab_thumbnail(images: torch.Tensor, n_blocks: int = 4, image_size: int | Non
     return _to_gist_order(block_average(lab, n_blocks)).flatten(1)
 
 
-def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None) -> torch.Tensor:
+def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None,
+         color_weight: float = COLOR_SCALE) -> torch.Tensor:
     """Calcule le descripteur gist d'un lot d'images, sur leur appareil.
 
     Paramètres
@@ -458,6 +459,10 @@ def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None) -
         ``"lmgist"`` (512 valeurs), ``"lear"`` (960) ou ``"hays_efros"`` (528) ; voir :data:`PRESETS`.
     image_size : int, optionnel
         Remplace la taille de travail d'un préréglage LMgist.
+    color_weight : float
+        Poids de la vignette L*a*b* (préréglages avec vignette, comme ``"hays_efros"``) par rapport à la
+        partie gist ; défaut :data:`COLOR_SCALE`. 0 ne garde que la forme de la scène ; une valeur plus
+        grande rapproche les scènes de même couleur.
 
     Retourne
     --------
@@ -469,6 +474,7 @@ def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None) -
     Oliva et Torralba (2001) ; Douze et al. (2009) ; Hays et Efros (2007), §3.
     """
     preset = get_preset(preset, image_size)
+    color_weight = float(check_number(color_weight, "color_weight", nonnegative=True))
     channels = (1, 3) if preset.style == "lear" or not preset.lab_thumbnail else 3
     batch, single = check_images(images, "images", channels=channels, value_range=(0.0, 1.0), min_size=8)
     work = _prepare(batch.float(), preset)
@@ -479,6 +485,6 @@ def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None) -
     energy = _gabor_energy(work, preset)                     # (B, C, F, n, n)
     descriptor = _to_gist_order(energy).flatten(1)           # [canal, filtre, colonne, ligne]
     if preset.lab_thumbnail:
-        color = lab_thumbnail(batch.float(), preset.n_blocks, preset.image_size) * COLOR_SCALE
+        color = lab_thumbnail(batch.float(), preset.n_blocks, preset.image_size) * color_weight
         descriptor = torch.cat([descriptor, color], dim=1)
     return descriptor[0] if single else descriptor
