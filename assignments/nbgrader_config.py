@@ -72,3 +72,12 @@ if _course_grading is not None and _course_grading.origin:
 # Solutions pour les étudiants (dossier solutions/ du dépôt) : ni tests cachés, ni sorties.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme,
                                     ClearHiddenTests]
+
+# Retards (course_grading.late) : l'heure qui fait foi est celle de l'échange nbgrader ou de la collecte,
+# jamais le timestamp.txt écrit par l'étudiant ; l'échéance est celle du carnet de notes
+# (nbgrader db assignment add TP0 --duedate="2027-02-01 23:59:00 America/Toronto").
+# Politique : "aucune" (défaut), "par_jour" (penalty_per_day de la note par jour commencé) ou "zero".
+c.AssignLatePenalties.plugin_class = "course_grading.late.LatePolicy"
+c.LatePolicy.policy = "aucune"
+c.LatePolicy.penalty_per_day = 0.10
+c.LatePolicy.grace_minutes = 5

@@ -1,49 +1,51 @@
-"""Correction de toute une classe avec nbgrader, en parallèle et sous garde (``make grade TP=TPn``).
+"""Les outils de l'enseignant : corriger toute une classe avec nbgrader, en parallèle, chaque remise isolée.
 
-``nbgrader autograde`` corrige les remises l'une après l'autre, sans limite de
-mémoire, et un seul notebook fautif peut faire échouer la commande. Ce paquet
-garde nbgrader et son carnet de notes (``gradebook.db``) dessous, et ajoute :
+Les étudiants n'en ont pas besoin (ils importent ``course_lib``, et ses seuls outils de correction sont les
+aides des cellules de test, :mod:`course_lib.grading`). ``nbgrader autograde`` corrige les remises l'une
+après l'autre, dans un noyau ordinaire qui peut tout voir et tout écrire, et décide du verdict d'une
+cellule de test d'après ce que le noyau affiche. Ce paquet garde nbgrader et son carnet de notes dessous, et :
 
-- des **processus de correction parallèles** : chacun corrige dans sa propre
-  copie du cours, avec **son propre carnet de notes** SQLite ; le processus
-  principal, seul à écrire dans le carnet du cours, y **fusionne** chaque
-  résultat dès qu'il arrive (jamais deux écrivains sur une même base) ;
-- par remise, une **limite de temps** (au-delà, le processus et son noyau sont
-  tués et un nouveau processus reprend la file) et une **limite de mémoire**
-  (le noyau tourne sous ``setrlimit``, voir :mod:`course_grading.sandbox`) ;
-- une **garde** dans le noyau (fichiers hors du dossier de la remise, programmes
-  lancés, outils de test remplacés), une sortie bornée et la mort du noyau
-  rapportée cellule par cellule (:mod:`course_grading.nbgrader_plugins`) ;
-- les fautes : notebook illisible ou absent, temps ou mémoire dépassés, sortie
-  démesurée, noyau arrêté, écriture hors du dossier, « monkeypatch » des outils
-  de test. L'étudiant reçoit 0 avec un motif clair en français, et sa remise est
-  **signalée pour une révision manuelle** (``needs_manual_grade`` dans le carnet,
-  visible dans le formgrader) ; les autres sont corrigés normalement ;
-- une barre de progression, un fichier CSV des notes, et le **retour HTML en
-  français** de chaque étudiant, sans le code des tests cachés ;
-- les fichiers de ``submitted/`` ne sont jamais exposés au code corrigé (il
-  travaille sur une copie) ; leurs empreintes SHA-256 sont vérifiées avant et
-  après, et un fichier modifié ou perdu est restauré depuis la copie.
+- **isole chaque noyau** par le système (:mod:`~.isolation`, bubblewrap) : lecture seule de
+  l'environnement Python et des paquets du cours, écriture dans une copie privée de la remise seulement,
+  rien du cours (sources, autres remises, carnet de notes), pas de réseau, son propre espace de
+  processus ; une **garde** dans le noyau (:mod:`~.guard`) refuse ce que le système ne voit pas
+  (remplacement des outils de test, machinerie d'IPython, introspection pendant un test) ;
+- **décide lui-même du verdict** (:mod:`~.proof`) : une cellule de test n'est réussie que si la preuve
+  qu'elle est allée au bout, signée par un secret propre à la remise, est dans sa sortie ;
+- corrige **en parallèle**, chaque processus dans sa copie du cours et son propre carnet ; le processus
+  principal, seul écrivain du carnet du cours, y recopie chaque résultat ;
+- borne **le temps et la mémoire** de chaque remise, et la taille des notebooks et de leurs sorties ;
+- signale les **fautes** (notebook illisible ou démesuré, temps ou mémoire dépassés, noyau arrêté, action
+  interdite, outils remplacés) : 0, un motif en français et une **révision manuelle** ; les autres
+  étudiants sont corrigés normalement, et aucun étudiant n'arrête la correction de la classe ;
+- écrit le **CSV** de toute la classe et le journal, toujours, et le **retour HTML en français** de chaque
+  étudiant, sans les tests cachés ;
+- produit le **rapport de similarité** (:mod:`~.similarity`), qui signale sans jamais mettre zéro ;
+- produit les versions étudiantes et les solutions des TP (:mod:`~.assignments`).
 
 Utilisation ::
 
     make grade TP=TP0                          # depuis la racine du dépôt
     python -m course_grading TP0 --workers 4 --timeout 600 --memory 4
 
-    >>> from course_lib import autograde
-    >>> report = autograde.grade("TP0")        # doctest: +SKIP
+    >>> import course_grading
+    >>> report = course_grading.grade("TP0")   # doctest: +SKIP
     >>> report.csv_path                        # doctest: +SKIP
-
-Modules : :mod:`~.results` (réglages, résultats), :mod:`~.runner` (la file et les processus),
-:mod:`~.worker` (un processus de correction), :mod:`~.workspace` (copies de travail), :mod:`~.faults`
-(les fautes), :mod:`~.gradebook` (le carnet du cours), :mod:`~.files` (empreintes, CSV), :mod:`~.cli`.
 """
 
-from .cli import main
-from .files import checksums, discover_submissions
-from .gradebook import failure_page
-from .results import STATUS_OK, STATUS_REVIEW, GradingReport, GradingSettings, SubmissionResult
-from .runner import grade
+import importlib
 
 __all__ = ["GradingSettings", "SubmissionResult", "GradingReport", "grade", "discover_submissions",
            "checksums", "failure_page", "main", "STATUS_OK", "STATUS_REVIEW"]
+
+# Chargés à la demande : le lanceur du noyau (course_grading.isolation) et le noyau lui-même
+# (course_grading.sandbox) n'ont pas à importer nbgrader.
+_EXPORTS = {"GradingSettings": "results", "SubmissionResult": "results", "GradingReport": "results",
+            "STATUS_OK": "results", "STATUS_REVIEW": "results", "grade": "runner", "main": "cli",
+            "discover_submissions": "files", "checksums": "files", "failure_page": "gradebook"}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'course_grading' has no attribute {name!r}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .results import GradingSettings
+from .results import ISOLATION_CHOICES, GradingSettings
 from .runner import grade
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_grading",
-                                     description="Corrige toutes les remises d'un TP avec nbgrader, en parallèle.")
+                                     description="Corrige toutes les remises d'un TP avec nbgrader, en parallèle, "
+                                                 "chaque noyau isolé.")
     parser.add_argument("assignment", help="le TP, par exemple TP0")
     parser.add_argument("--course", help="racine du cours nbgrader (défaut : assignments/)")
     parser.add_argument("--workers", type=int, default=0, help="processus en parallèle (défaut : cœurs)")
@@ -22,10 +23,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--csv", help="fichier CSV des notes (défaut : <cours>/notes_<TP>.csv)")
     parser.add_argument("--no-feedback", action="store_true", help="ne pas produire les retours HTML")
     parser.add_argument("--keep", action="store_true", help="garder le dossier de travail temporaire")
+    parser.add_argument("--isolation", choices=ISOLATION_CHOICES, default="auto",
+                        help="auto : bubblewrap s'il fonctionne, sinon la garde seule (dit dans le CSV) ; "
+                             "bwrap : l'exiger ; partielle : la garde seule")
+    parser.add_argument("--similarity-threshold", type=float, default=0.6,
+                        help="seuil du rapport de similarité (0 à 1 ; signale, ne met jamais zéro)")
+    parser.add_argument("--no-similarity", action="store_true", help="ne pas produire le rapport de similarité")
     args = parser.parse_args(argv)
-    settings = GradingSettings(workers=args.workers, timeout=args.timeout, memory_gib=args.memory,
-                               cell_timeout=args.cell_timeout, feedback=not args.no_feedback, keep_workdir=args.keep)
     try:
+        settings = GradingSettings(workers=args.workers, timeout=args.timeout, memory_gib=args.memory,
+                                   cell_timeout=args.cell_timeout, feedback=not args.no_feedback,
+                                   keep_workdir=args.keep, isolation=args.isolation,
+                                   similarity_threshold=None if args.no_similarity else args.similarity_threshold)
         report = grade(args.assignment, args.course, settings, students=args.student, csv_path=args.csv)
     except (ValueError, TypeError) as error:
         print(f"Erreur : {error}", file=sys.stderr)

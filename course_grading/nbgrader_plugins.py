@@ -16,6 +16,7 @@ Ces classes sont branchées dans ``assignments/nbgrader_config.py``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -60,13 +61,35 @@ class LimitedExecute(Execute):
 
     max_cell_output = Integer(5 * _MiB, help="Sortie maximale d'une cellule (caractères).").tag(config=True)
     max_notebook_output = Integer(20 * _MiB, help="Sortie maximale d'un notebook (caractères).").tag(config=True)
+    kernel_transport = Unicode("tcp", help="Transport du noyau : « tcp » ou « ipc » (sockets Unix dans le dossier "
+                                           "d'exécution de Jupyter, pour un noyau sans réseau).").tag(config=True)
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if self.kernel_transport == "ipc":
+            import secrets
+
+            from jupyter_core.paths import jupyter_runtime_dir
+
+            km.transport = "ipc"
+            km.ip = os.path.join(jupyter_runtime_dir(), f"k-{secrets.token_hex(4)}")
+        return km
 
     def preprocess(self, nb, resources=None, km=None):
         self._cell_output: dict[int, int] = {}
         self._notebook_output = 0
         self._truncated: set[int] = set()
         self._dead_at: int | None = None
-        return super().preprocess(nb, resources, km)
+        self._statuses: dict[int, str] = {}
+        nb, resources = super().preprocess(nb, resources, km)
+        # le statut de la réponse d'exécution de chaque cellule, pour le verdict (course_grading.proof)
+        resources.setdefault("course_grading", {"nonces": {}, "status": {}, "passed": {}})["status"] = self._statuses
+        return nb, resources
+
+    async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+        if exec_reply is not None:
+            self._statuses[cell_index] = exec_reply.get("content", {}).get("status")
+        return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
     def output(self, outs, msg, display_id, cell_index):
         size = _content_size(msg.get("content", {}))

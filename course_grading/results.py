@@ -6,10 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.validation import check_number
+from course_lib.validation import check_choice, check_number
 
 STATUS_OK = "ok"
 STATUS_REVIEW = "à revoir"
+ISOLATION_CHOICES = ("auto", "bwrap", "partielle")
 
 
 @dataclass
@@ -34,6 +35,15 @@ class GradingSettings:
         Produire le retour HTML de chaque étudiant.
     keep_workdir : bool
         Garder le dossier de travail temporaire (pour déboguer).
+    isolation : str
+        ``"auto"`` (bubblewrap s'il fonctionne ici, sinon la garde seule, dit dans le CSV et le journal),
+        ``"bwrap"`` (exiger bubblewrap : erreur s'il manque) ou ``"partielle"`` (la garde seule).
+    max_notebook_mib, max_cells, max_cell_mib : float, int, float
+        Plafonds vérifiés avant la correction : taille d'un notebook remis, nombre de cellules, taille du
+        texte d'une cellule. Au-delà, la remise est signalée au lieu d'être exécutée.
+    similarity_threshold : float ou None
+        Seuil du rapport de similarité (fraction du code d'une solution en commun) au-delà duquel une remise
+        est signalée pour révision (jamais un zéro) ; None : pas de rapport.
     """
 
     workers: int = 0
@@ -44,6 +54,11 @@ class GradingSettings:
     threads: int | None = None
     feedback: bool = True
     keep_workdir: bool = False
+    isolation: str = "auto"
+    max_notebook_mib: float = 20.0
+    max_cells: int = 2000
+    max_cell_mib: float = 1.0
+    similarity_threshold: float | None = 0.6
 
     def __post_init__(self):
         cores = os.cpu_count() or 1
@@ -56,6 +71,18 @@ class GradingSettings:
         if self.threads is None:
             self.threads = max(1, cores // self.workers)
         self.threads = int(check_number(self.threads, "threads", low=1, integer=True))
+        self.isolation = check_choice(self.isolation, "isolation", ISOLATION_CHOICES)
+        self.max_notebook_mib = float(check_number(self.max_notebook_mib, "max_notebook_mib", positive=True))
+        self.max_cells = int(check_number(self.max_cells, "max_cells", low=1, integer=True))
+        self.max_cell_mib = float(check_number(self.max_cell_mib, "max_cell_mib", positive=True))
+        if self.similarity_threshold is not None:
+            self.similarity_threshold = float(check_number(self.similarity_threshold, "similarity_threshold",
+                                                           low=0.0, high=1.0))
+
+    def limits(self) -> dict:
+        """Les plafonds du contrôle préalable (arguments de :func:`course_grading.faults.precheck`)."""
+        return {"max_notebook_mib": self.max_notebook_mib, "max_cells": self.max_cells,
+                "max_cell_mib": self.max_cell_mib}
 
 
 @dataclass
@@ -68,6 +95,7 @@ class SubmissionResult:
     status: str = STATUS_OK
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    isolation: str = ""
 
     @property
     def flagged(self) -> bool:
@@ -84,6 +112,9 @@ class GradingReport:
     seconds: float
     restored: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
+    isolation: str = ""
+    refused: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def by_student(self) -> dict[str, SubmissionResult]:
         return {r.student: r for r in self.results}
@@ -92,7 +123,11 @@ class GradingReport:
         flagged = [r for r in self.results if r.flagged]
         lines = [f"{self.assignment} : {len(self.results)} remise(s) corrigée(s) en {self.seconds:.1f} s ; "
                  f"{len(flagged)} à revoir ; notes dans {self.csv_path}."]
+        if self.isolation:
+            lines.append(f"  isolation : {self.isolation}")
+        lines += [f"  ATTENTION : {w}" for w in self.warnings]
         lines += [f"  - {r.student} : {' ; '.join(r.reasons)}" for r in flagged]
+        lines += [f"  - remise non corrigée, dossier « {s} » : {why}" for s, why in self.refused.items()]
         if self.restored:
             lines.append(f"  ATTENTION : {len(self.restored)} fichier(s) remis modifié(s) pendant la correction "
                          "ont été restaurés : " + ", ".join(self.restored))

@@ -38,20 +38,18 @@ load_subconfig({course_config!r})  # noqa: F821 (la configuration du cours)
 c.CourseDirectory.root = {root!r}
 c.CourseDirectory.db_url = {db_url!r}
 c.Execute.kernel_name = {kernel!r}
+# Le noyau parle à la correction par des sockets Unix : il n'a pas de réseau (course_grading.isolation).
+c.LimitedExecute.kernel_transport = "ipc"
+# La preuve de chaque cellule de test (course_grading.proof) : c'est la correction qui décide du verdict.
 c.Autograde.autograde_preprocessors = [
-    "course_grading.nbgrader_plugins.LimitedExecute", "nbgrader.preprocessors.IgnorePattern",
+    "course_grading.proof.AppendProof", "course_grading.nbgrader_plugins.LimitedExecute",
+    "course_grading.proof.VerifyProof", "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "course_grading.proof.VerifiedGrades", "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.LimitedExecute.max_cell_output = {max_cell!r}
 c.LimitedExecute.max_notebook_output = {max_notebook!r}
-c.GenerateFeedback.preprocessors = [
-    "nbgrader.preprocessors.GetGrades", "course_grading.nbgrader_plugins.HideHiddenTests",
-    "nbgrader.preprocessors.ClearHiddenTests", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-]
-c.HTMLExporter.template_name = "feedback_fr"
-c.HTMLExporter.extra_template_basedirs = {templates!r}
 '''
 
 
@@ -103,7 +101,6 @@ def prepare_template(course: Path, assignment: str, run: Path) -> Path:
 
 
 def prepare_worker(template: Path, run: Path, index: int, course: Path, settings: GradingSettings) -> Path:
-    from .nbgrader_plugins import feedback_template_dirs
     from .sandbox import KERNEL_NAME
 
     folder = run / f"worker{index}"
@@ -112,12 +109,12 @@ def prepare_worker(template: Path, run: Path, index: int, course: Path, settings
     (folder / "nbgrader_config.py").write_text(_WORKER_CONFIG.format(
         course_config=str(course / "nbgrader_config.py"), root=str(folder),
         db_url=f"sqlite:///{folder / 'gradebook.db'}", kernel=KERNEL_NAME, max_cell=max_cell,
-        max_notebook=4 * max_cell, templates=feedback_template_dirs()), encoding="utf-8")
+        max_notebook=4 * max_cell), encoding="utf-8")
     return folder
 
 
 def base_environment(run: Path, settings: GradingSettings) -> dict[str, str]:
-    """Variables communes des noyaux : noyau sous garde, limites, caches épinglés, fils de calcul."""
+    """Variables communes des noyaux : noyau isolé, limites, caches épinglés (lecture seule), fils de calcul."""
     from .sandbox import write_kernel_spec
 
     jupyter = run / "jupyter"

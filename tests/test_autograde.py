@@ -263,6 +263,9 @@ def test_failure_page_is_french_and_escaped():
 
 def test_bad_arguments_are_refused_in_french(tmp_path):
     course = make_course(tmp_path)
+    with pytest.raises(ValueError, match="submitted"):
+        autograde.grade(TP, course, progress=False)
+    (course / "submitted" / "alice" / "TP9").mkdir(parents=True)
     with pytest.raises(ValueError, match="Aucune remise"):
         autograde.grade(TP, course, progress=False)
     with pytest.raises(ValueError, match="assignment"):
