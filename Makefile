@@ -11,9 +11,21 @@ TP ?=
 # Le dépôt d'abord sur le chemin d'import (utile avec un .venv partagé entre copies de travail).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH),)
 
-.PHONY: lab test assignments grade bench gpu-check lint install
+.PHONY: lab test assignments grade bench gpu-check lint install system-deps
 
 install: $(STAMP)
+
+## Paquets du système : bubblewrap isole chaque remise pendant la correction (installé en root par apt-get ;
+## sinon, la correction le dit et tourne en « isolation partielle »).
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1; } || \
+	    echo "bubblewrap n'a pas pu être installé : la correction tournera en isolation partielle." >&2; \
+	  else \
+	    echo "bubblewrap (bwrap) est absent : installez-le (sudo apt-get install bubblewrap) pour isoler les remises." >&2; \
+	  fi; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +38,7 @@ lab: $(STAMP)
 		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/00_introduction.ipynb
 
 ## Toute la suite de tests (profil « ci »), dans un HOME temporaire.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	HOME="$$tmp" COURSE_PROFILE=ci $(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -36,7 +48,7 @@ assignments: $(STAMP)
 
 ## Corrige toutes les remises collectées d'un TP (TP=TPn), en parallèle et sous garde, avec nbgrader.
 ## Options : GRADE_ARGS="--workers 4 --timeout 600 --memory 4" (voir python -m course_grading -h).
-grade: $(STAMP)
+grade: $(STAMP) system-deps
 	@test -n "$(TP)" || { echo "Précisez le TP : make grade TP=TP0" >&2; exit 2; }
 	$(BIN)/python -m course_grading $(TP) $(GRADE_ARGS)
 

@@ -147,9 +147,10 @@ def apply_record(gradebook, assignment: str, student: str, record: dict) -> None
 
 
 def scores(gradebook, assignment: str, student: str) -> tuple[float, float]:
-    """(note, maximum) d'une remise, pénalité de retard comprise."""
+    """(note, maximum) d'une remise, pénalité de retard déduite (nbgrader la garde à part)."""
     submission = gradebook.find_submission(assignment, student)
-    return float(submission.score or 0.0), float(submission.max_score or 0.0)
+    penalty = float(submission.late_submission_penalty or 0.0)
+    return max(0.0, float(submission.score or 0.0) - penalty), float(submission.max_score or 0.0)
 
 
 def failure_page(assignment: str, notebook: str, student: str, reasons: list[str], max_score: float) -> str:

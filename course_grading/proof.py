@@ -123,5 +123,7 @@ class VerifiedGrades(SaveAutoGrades):
                                           self.assignment_id, self.student_id)
         points = float(cell.metadata["nbgrader"]["points"])
         grade.auto_score = points if self._passed.get(cell.metadata["nbgrader"]["grade_id"]) else 0.0
-        grade.needs_manual_grade = grade.manual_score is not None
+        if grade.manual_score is None:
+            grade.needs_manual_grade = False
+        # (une note manuelle gardée pour le même notebook garde aussi la décision de l'équipe)
         self.gradebook.db.commit()

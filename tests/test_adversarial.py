@@ -212,7 +212,7 @@ def test_a_cheat_on_the_blank_notebook_earns_nothing(graded, student):
 
 @pytest.mark.parametrize("student, reason", [
     ("swallow", "gestionnaire d'exceptions"), ("reader", "accès"), ("copier", "accès"),
-    ("rewriter", "processus"), ("patcher", "IPython"), ("tracer", "traceur"), ("forger", "preuve"),
+    ("rewriter", "programme"), ("patcher", "IPython"), ("tracer", "traceur"), ("forger", "preuve"),
 ])
 def test_each_visible_attempt_is_flagged_for_review_with_a_french_reason(graded, student, reason):
     _, results, _ = graded
@@ -251,8 +251,8 @@ def test_writing_on_stderr_costs_nothing(graded):
 def test_what_the_reader_saw_stays_in_its_feedback_only(graded):
     course, _, _ = graded
     notebook = json.loads((course / "autograded" / "reader" / TP / f"{TP}.ipynb").read_text(encoding="utf-8"))
-    text = json.dumps(notebook)
-    assert "LU " not in text and "refusé" in text
+    printed = json.dumps([cell.get("outputs", []) for cell in notebook["cells"]])
+    assert "LU " not in printed and "refusé" in printed
 
 
 def test_without_bubblewrap_every_row_says_partial_isolation(tmp_path):

@@ -147,6 +147,8 @@ def test_the_late_policy_uses_the_collect_time(course):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         gradebook.update_or_create_assignment(TP, duedate=dt.datetime.utcnow() - dt.timedelta(days=1, hours=1))
     course_grading.grade(TP, course, settings(), students=["A1"], progress=False)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        assert gradebook.find_submission(TP, "A1").late_submission_penalty == pytest.approx(3.0)
     assert rows(course)["A1"]["note"] == "12"          # 15 − 2 jours commencés × 10 %
 
 
