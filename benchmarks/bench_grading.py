@@ -1,11 +1,14 @@
-"""Banc d'essai de la correction : ``nbgrader autograde`` en série contre ``course_grading`` en parallèle.
+"""Banc d'essai de la correction : ``nbgrader autograde`` en série contre ``course_grading`` en parallèle,
+avec et sans l'isolation par bubblewrap.
 
 Soixante remises du TP0 (quelques-unes en mode rapide) : des solutions, des réponses fausses, la version
 intacte, et des remises fautives que nbgrader seul sait aussi corriger (boucle infinie arrêtée par le
-délai de cellule, erreur de syntaxe, cellules de test modifiées ou supprimées). Les deux corrections
-partent de deux copies identiques du cours ; on mesure le temps et le pic de mémoire de tout l'arbre
-de processus (nbgrader, processus de correction, noyaux), et on **vérifie que les notes de chaque
-cellule, pour chaque étudiant, sont identiques** dans les deux carnets de notes.
+délai de cellule, erreur de syntaxe, cellules de test modifiées ou supprimées). Les trois corrections
+(nbgrader en série, la nôtre isolée, la nôtre sous la seule garde) partent de copies identiques du cours ;
+on mesure le temps et le pic de mémoire de tout l'arbre de processus (nbgrader, processus de correction,
+noyaux), et on **vérifie que les notes de chaque cellule, pour chaque étudiant, sont identiques** dans les
+trois carnets de notes. Deux lignes : notre correction isolée contre nbgrader en série (objectif ≥ 1,8x sur
+2 cœurs), et le coût de l'isolation (isolée contre garde seule, objectif ≥ 0,87x, soit au plus 15 % de plus).
 """
 
 from __future__ import annotations
@@ -135,20 +138,41 @@ def benchmarks(quick: bool):
         tmp = Path(tmp)
         env = _environment(tmp / "home")
         serial_course = _course(tmp / "serial", submissions, env)
-        parallel_course = tmp / "parallel" / "course"
-        shutil.copytree(serial_course, parallel_course)     # même cours, même carnet de notes de départ
+        from course_grading.isolation import check_bwrap
+
+        available, why = check_bwrap()
+        modes = ("bwrap", "partielle") if available else ("partielle",)
+        courses = {}
+        for mode in modes:
+            courses[mode] = tmp / mode / "course"
+            shutil.copytree(serial_course, courses[mode])     # même cours, même carnet de notes de départ
 
         serial_s, serial_mib = _measure([sys.executable, "-m", "nbgrader", "autograde", TP, "--force"],
                                         serial_course, env)
-        parallel_cmd = [sys.executable, "-m", "course_grading", TP, "--course", str(parallel_course),
-                        "--workers", str(os.cpu_count() or 2), "--no-feedback"]
-        ours_s, ours_mib = _measure(parallel_cmd, ROOT, env)
-        serial, ours = _scores(serial_course), _scores(parallel_course)
-        different = {s: (serial[s], ours.get(s)) for s in serial if serial[s] != ours.get(s)}
-        if different or set(serial) != set(ours):
-            raise AssertionError(f"les notes diffèrent entre nbgrader en série ({serial_s:.0f} s) et la correction "
-                                 f"parallèle ({ours_s:.0f} s) : {json.dumps(different, ensure_ascii=False)[:2000]}")
+        measured = {}
+        for mode in modes:
+            command = [sys.executable, "-m", "course_grading", TP, "--course", str(courses[mode]),
+                       "--workers", str(os.cpu_count() or 2), "--no-feedback", "--no-similarity",
+                       "--isolation", mode]
+            measured[mode] = _measure(command, ROOT, env)
+        serial = _scores(serial_course)
+        for mode in measured:
+            ours = _scores(courses[mode])
+            different = {s: (serial[s], ours.get(s)) for s in serial if serial[s] != ours.get(s)}
+            if different or set(serial) != set(ours):
+                raise AssertionError(f"les notes diffèrent entre nbgrader en série et la correction « {mode} » : "
+                                     f"{json.dumps(different, ensure_ascii=False)[:2000]}")
         kinds = sorted({s.rstrip("0123456789") for s in submissions})
         note = f"{count} remises ({', '.join(kinds)}), notes identiques, {os.cpu_count()} cœurs"
-        yield Row("correction", f"autograde TP0, {count} remises", ours_s, serial_s,
-                  "nbgrader autograde en série", ours_mib, serial_mib, note)
+        guarded_s, guarded_mib = measured["partielle"]
+        if not available:
+            yield Row("correction", f"autograde TP0, {count} remises, garde seule", guarded_s, serial_s,
+                      "nbgrader autograde en série", guarded_mib, serial_mib,
+                      note + f" ; bubblewrap indisponible ({why})")
+            return
+        isolated_s, isolated_mib = measured["bwrap"]
+        yield Row("correction", f"autograde TP0, {count} remises, isolée", isolated_s, serial_s,
+                  "nbgrader autograde en série", isolated_mib, serial_mib, note + " ; objectif ≥ 1,8x")
+        yield Row("correction", f"coût de l'isolation, {count} remises", isolated_s, guarded_s,
+                  "la même correction sous la seule garde", isolated_mib, guarded_mib,
+                  "objectif ≥ 0,87x (au plus 15 % de temps en plus)")
