@@ -324,7 +324,9 @@ def _parser() -> argparse.ArgumentParser:
     fetch_parser = commands.add_parser(
         "fetch", help="télécharger des ressources dans le cache (reprise, vérification d'empreinte)",
         description="Télécharge les ressources nommées (par défaut : les poids, CIFAR-10 et la validation de "
-                    "Places365 ; --all ajoute l'entraînement de Places365, environ 24 Go).")
+                    "Places365 ; --all ajoute l'entraînement de Places365, environ 24 Go). Chaque fichier est "
+                    "vérifié par son empreinte ; relancée après une interruption, la commande reprend où elle "
+                    "s'était arrêtée (reprise par l'en-tête HTTP Range).")
     fetch_parser.add_argument("names", nargs="*", metavar="NOM", help="ressources à télécharger (voir status)")
     fetch_parser.add_argument("--all", action="store_true", help="toutes les ressources inscrites")
     fetch_parser.add_argument("--to", metavar="DOSSIER", help="remplir ce dossier (cache partagé pour COURSE_DATA)")
