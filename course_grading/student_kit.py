@@ -117,7 +117,7 @@ make validate TP=TP0   # vérifie votre TP comme le bouton « Validate » de nbg
 Il faut Python 3.10 ou plus (3.11 conseillé), `make` et environ 8 Go d'espace disque (PyTorch). Avec conda :
 `conda env create -f environment.yml`. Tout fonctionne hors ligne ; `make data` (sur une machine connectée)
 permet d'utiliser les vraies photos et les vrais poids là où le cours s'en sert.
-Pour présenter un notebook en diapositives : menu *View → Render Notebook as Slideshow* (jupyterlab-rise).
+Pour présenter un notebook en diapositives : menu *View → Render as Reveal Slideshow* (`Alt+R`, jupyterlab-rise).
 
 Chaque TP est dans `tp/TPn/TPn.ipynb` : écrivez le code des cellules marquées, les tests visibles vous
 guident ; la note vient de tests supplémentaires lancés par l'équipe du cours.
