@@ -5,8 +5,9 @@ construisent un site statique en français :
 
 - la page d'accueil suit l'ordre du cours magistral (:data:`LECTURE_PLAN`) : pour chaque partie, ses
   notebooks et son TP ;
-- chaque notebook de cours est **exécuté** (profil choisi par ``COURSE_PROFILE``, sinon celui de la
-  machine), avec ses figures ; une erreur dans une cellule fait échouer la construction ;
+- chaque notebook de cours est **exécuté** par nbclient, dans un noyau neuf (profil choisi par
+  ``COURSE_PROFILE``, sinon celui de la machine), avec ses figures ; une erreur dans une cellule fait
+  échouer la construction, et Sphinx ne fait que mettre en page les notebooks exécutés ;
 - chaque TP est la **version étudiante** de ``assignments/release/`` (énoncé, non exécuté), à lire et à
   télécharger.
 
@@ -20,18 +21,22 @@ Utilisation ::
     python -m course_grading.site --out build/site --jobs 2
 
 Le site est dans ``build/site/html/index.html`` (dossier ignoré par git) ; les notebooks exécutés dans
-``build/site/jupyter_execute/``.
+``build/site/executed/``. ``--reuse`` ne relance pas un notebook dont rien n'a changé (notebook,
+``course_lib``, profil, données du cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -125,11 +130,8 @@ html_theme_options = {{
 }}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
-nb_execution_mode = "force"
-nb_execution_timeout = {timeout}
-nb_execution_raise_on_error = True
-nb_execution_show_tb = True
-nb_execution_excludepatterns = ["tp/*"]
+# Les notebooks de cours arrivent exécutés (course_grading.site.execute_notebooks) ; les TP restent des énoncés.
+nb_execution_mode = "off"
 nb_merge_streams = True
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type"]
 '''
@@ -169,68 +171,147 @@ def _index(profile: str, release: Path) -> str:
     return "\n".join(lines)
 
 
-def stage(source: Path, profile: str, root: Path = ROOT) -> Path:
-    """Prépare le dossier source du site : notebooks de cours, TP en version étudiante, accueil, configuration."""
+def _fingerprint(notebook: Path, profile: str, root: Path) -> str:
+    """Ce dont dépend l'exécution d'un notebook : son contenu, course_lib, le profil et les données présentes."""
+    from course_lib import data
+
+    digest = hashlib.sha256()
+    digest.update(notebook.read_bytes())
+    for module in sorted((root / "course_lib").rglob("*.py")):
+        digest.update(module.relative_to(root).as_posix().encode() + module.read_bytes())
+    available = [name for name in data.resource_names() if data.is_available(name)]
+    digest.update(json.dumps([profile, os.environ.get("COURSE_DEVICE", ""), available]).encode())
+    return digest.hexdigest()
+
+
+def _execute(notebook: Path, target: Path, env: dict, timeout: int) -> float:
+    """Exécute un notebook (noyau neuf, dossier de travail temporaire) et l'écrit dans ``target``.
+
+    Lève ``RuntimeError`` (message en français) si une cellule fait une erreur ou dépasse le délai.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    started = time.monotonic()
+    content = nbformat.read(notebook, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="site-") as workdir:
+        client = NotebookClient(content, timeout=timeout, kernel_name="python3", allow_errors=False,
+                                resources={"metadata": {"path": workdir}})
+        try:
+            client.execute(env=env)  # l'environnement du noyau (profil, PYTHONPATH)
+        except CellTimeoutError as error:
+            raise RuntimeError(f"{notebook.name} : une cellule dépasse {timeout} s ({error}).") from None
+        except CellExecutionError as error:
+            raise RuntimeError(f"{notebook.name} : une cellule a fait une erreur.\n{str(error)[-3000:]}") from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(content, target)
+    return time.monotonic() - started
+
+
+def execute_notebooks(executed: Path, env: dict, jobs: int = 1, reuse: bool = False, quiet: bool = False,
+                      root: Path = ROOT) -> dict[str, float | None]:
+    """Exécute chaque notebook de cours dans ``executed/`` ; retourne nom -> durée (``None`` : réutilisé).
+
+    Avec ``reuse``, un notebook déjà exécuté dont rien n'a changé (notebook, course_lib, profil, données du
+    cache) n'est pas relancé.
+    """
+    timeout = int(env.get("COURSE_SITE_CELL_TIMEOUT", "1800"))
+    notebooks = sorted((root / "notebooks").glob("*.ipynb"))
+    durations: dict[str, float | None] = {}
+    todo = []
+    for notebook in notebooks:
+        target = executed / notebook.name
+        stamp = target.with_suffix(".empreinte")
+        fingerprint = _fingerprint(notebook, env["COURSE_PROFILE"], root)
+        if reuse and target.is_file() and stamp.is_file() and stamp.read_text() == fingerprint:
+            durations[notebook.stem] = None
+            continue
+        stamp.unlink(missing_ok=True)
+        todo.append((notebook, target, stamp, fingerprint))
+
+    def run(item):
+        notebook, target, stamp, fingerprint = item
+        elapsed = _execute(notebook, target, env, timeout)
+        stamp.write_text(fingerprint)
+        if not quiet:
+            print(f"  {notebook.name} exécuté en {elapsed:.0f} s", flush=True)
+        return notebook.stem, elapsed
+
+    if not quiet:
+        print(f"Exécution de {len(todo)} notebook(s) au profil « {env['COURSE_PROFILE']} »"
+              + (f" ({len(notebooks) - len(todo)} réutilisé(s))" if len(todo) < len(notebooks) else ""), flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:  # chaque notebook a son propre noyau
+        for name, elapsed in pool.map(run, todo):
+            durations[name] = elapsed
+    return durations
+
+
+def stage(source: Path, executed: Path, profile: str, root: Path = ROOT) -> Path:
+    """Prépare le dossier source du site : notebooks exécutés, TP en version étudiante, accueil, configuration."""
     check_plan(root)
     if source.exists():
         shutil.rmtree(source)
     (source / "notebooks").mkdir(parents=True)
     for notebook in sorted((root / "notebooks").glob("*.ipynb")):
-        shutil.copy2(notebook, source / "notebooks" / notebook.name)
+        shutil.copy2(executed / notebook.name, source / "notebooks" / notebook.name)
     release = root / "assignments" / "release"
     for part in LECTURE_PLAN:
         folder = source / "tp" / part.assignment
         folder.mkdir(parents=True)
         shutil.copy2(release / part.assignment / f"{part.assignment}.ipynb", folder)
     (source / "index.md").write_text(_index(profile, release), encoding="utf-8")
-    timeout = int(os.environ.get("COURSE_SITE_CELL_TIMEOUT", "1800"))
     project = "Génération d'images par apprentissage profond"
-    (source / "conf.py").write_text(CONF.format(project=project, timeout=timeout), encoding="utf-8")
+    (source / "conf.py").write_text(CONF.format(project=project), encoding="utf-8")
     return source
 
 
-def build_site(out=None, profile: str | None = None, jobs: int = 1, quiet: bool = False) -> Path:
+def build_site(out=None, profile: str | None = None, jobs: int = 1, reuse: bool = False,
+               quiet: bool = False) -> Path:
     """Exécute les notebooks de cours et construit le site ; retourne le chemin de ``index.html``.
 
     Paramètres
     ----------
     out : chemin, optionnel
-        Dossier de travail (défaut ``build/site`` à la racine du dépôt) : ``src/`` (sources préparées),
-        ``html/`` (le site), ``jupyter_execute/`` (notebooks exécutés), ``doctrees/``.
+        Dossier de travail (défaut ``build/site`` à la racine du dépôt) : ``executed/`` (notebooks
+        exécutés), ``src/`` (sources préparées), ``html/`` (le site), ``doctrees/``.
     profile : str, optionnel
         ``"ci"``, ``"cpu"`` ou ``"gpu"`` ; par défaut ``COURSE_PROFILE``, sinon celui de la machine.
     jobs : int
-        Notebooks exécutés en parallèle (``sphinx-build -j``).
+        Notebooks exécutés en même temps (un noyau chacun).
+    reuse : bool
+        Ne pas relancer un notebook dont rien n'a changé depuis la dernière construction dans ``out``.
 
     Lève
     ----
     RuntimeError
-        La construction a échoué (cellule en erreur, lien cassé...) : le message donne la fin du journal.
+        Une cellule a fait une erreur ou la construction a échoué (lien cassé...) : le message le dit.
     """
     out = Path(out) if out is not None else ROOT / "build" / "site"
-    env = dict(os.environ)
+    env = {}
     if profile is not None:
         env["COURSE_PROFILE"] = profile
-    if not env.get("COURSE_PROFILE"):
+    elif os.environ.get("COURSE_PROFILE"):
+        env["COURSE_PROFILE"] = os.environ["COURSE_PROFILE"]
+    else:
         from course_lib import profile as machine_profile
 
         env["COURSE_PROFILE"] = machine_profile().name
     # Les noyaux importent la copie de travail, comme ceux des tests.
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    source = stage(out / "src", env["COURSE_PROFILE"])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    started = time.monotonic()
+    execute_notebooks(out / "executed", {**os.environ, **env}, jobs=jobs, reuse=reuse, quiet=quiet)
+    source = stage(out / "src", out / "executed", env["COURSE_PROFILE"])
     html = out / "html"
     if html.exists():
         shutil.rmtree(html)
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-n", "-W", "--keep-going", "-j", str(jobs),
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-n", "-W", "--keep-going", "-q",
                "-d", str(out / "doctrees"), str(source), str(html)]
-    if quiet:
-        command.append("-q")
-    started = time.monotonic()
-    result = subprocess.run(command, env=env, cwd=source, capture_output=quiet, text=True)
+    result = subprocess.run(command, env={**os.environ, **env}, cwd=source, capture_output=True, text=True)
     if result.returncode != 0:
-        log = ((result.stdout or "") + (result.stderr or ""))[-6000:] if quiet else "voir ci-dessus"
-        raise RuntimeError(f"La construction du site a échoué (code {result.returncode}) :\n{log}")
+        raise RuntimeError(f"La construction du site a échoué (sphinx-build, code {result.returncode}) :\n"
+                           + (result.stdout + result.stderr)[-6000:])
     if not quiet:
         print(f"Site construit en {time.monotonic() - started:.0f} s au profil « {env['COURSE_PROFILE']} » : "
               f"{html / 'index.html'}")
@@ -244,10 +325,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", metavar="DOSSIER", help="dossier de travail (défaut : build/site)")
     parser.add_argument("--profile", choices=("ci", "cpu", "gpu"),
                         help="profil des notebooks (défaut : COURSE_PROFILE, sinon celui de la machine)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks exécutés en parallèle")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks exécutés en même temps")
+    parser.add_argument("--reuse", action="store_true",
+                        help="ne pas relancer un notebook dont rien n'a changé (notebook, course_lib, profil, données)")
     args = parser.parse_args(argv)
     try:
-        build_site(args.out, args.profile, args.jobs)
+        build_site(args.out, args.profile, args.jobs, args.reuse)
     except (RuntimeError, ValueError) as error:
         print(error, file=sys.stderr)
         return 1
