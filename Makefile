@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.course-lib-installed
 PYTEST_ARGS ?= -n 2 --dist loadfile
 TP ?=
+DATA ?=
 
 # Le dépôt d'abord sur le chemin d'import (utile avec un .venv partagé entre copies de travail).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH),)
 
-.PHONY: lab test assignments grade bench gpu-check lint install system-deps
+.PHONY: lab test assignments grade bench gpu-check lint install system-deps data site student-kit
 
 install: $(STAMP)
 
@@ -51,6 +52,21 @@ assignments: $(STAMP)
 grade: $(STAMP) system-deps
 	@test -n "$(TP)" || { echo "Précisez le TP : make grade TP=TP0" >&2; exit 2; }
 	$(BIN)/python -m course_grading $(TP) $(GRADE_ARGS)
+
+## Pré-télécharge poids et jeux de données dans le cache, avec reprise et vérification d'empreinte.
+## DATA="vgg19 places365-val" pour choisir, DATA=--all pour tout (Places365 entraînement : 24 Go),
+## DATA="--all --to /srv/cours" pour préparer un cache partagé (COURSE_DATA=/srv/cours ensuite).
+data: $(STAMP)
+	$(BIN)/python -m course_lib.data fetch $(DATA)
+
+## Exécute les notebooks de cours et construit le site HTML (build/site/html/index.html).
+## Profil : COURSE_PROFILE (défaut : celui de la machine) ; SITE_ARGS="--jobs 2" pour paralléliser.
+site: $(STAMP)
+	$(BIN)/python -m course_grading.site $(SITE_ARGS)
+
+## L'archive des étudiants (build/cours-etudiants.zip) : ni corrigés, ni outils de correction, ni solutions.
+student-kit: $(STAMP)
+	$(BIN)/python -m course_grading.student_kit $(KIT_ARGS)
 
 ## Bancs d'essai : chaque ligne compare notre version à une référence mesurée dans la même exécution.
 bench: $(STAMP)

@@ -3,7 +3,8 @@
 - le notebook 00 s'exécute en entier sans erreur ; le curseur σ de la « matière noire » s'affiche et,
   quand on le déplace, la figure change ;
 - dans la version étudiante du TP0, le bouton **Validate** de nbgrader rend son verdict (ici : les
-  fonctions ne sont pas écrites, la validation échoue en le disant).
+  fonctions ne sont pas écrites, la validation échoue en le disant) ;
+- un notebook de cours s'ouvre en diapositives (jupyterlab-rise, reveal.js) et avance d'une diapositive.
 
 Les captures d'écran sont rangées dans ``artifacts/browser/`` (ignoré par git). Chromium est installé
 par ``apt-get`` s'il manque ; le test n'est sauté que si c'est impossible (la raison est donnée).
@@ -204,4 +205,47 @@ def test_validate_button_of_the_tp0_release(browser, lab):
     text = dialog.inner_text()
     assert "The following cell failed" in text and "NotImplementedError" in text, text[:2000]
     assert dialog.locator(".validation-failed").count() == 1
+    page.close()
+
+
+def with_slide_metadata(source: Path, target: Path) -> int:
+    """Copie un notebook de cours en complétant les métadonnées de diapositives qui manquent : un titre
+    Markdown ouvre une diapositive, le code est un fragment, le reste suit. Retourne le nombre de diapositives."""
+    notebook = json.loads(source.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        text = "".join(cell["source"]).lstrip()
+        kind = "slide" if cell["cell_type"] == "markdown" and text.startswith("#") else (
+            "fragment" if cell["cell_type"] == "code" else "-")
+        cell["metadata"].setdefault("slideshow", {"slide_type": kind})
+    target.write_text(json.dumps(notebook, ensure_ascii=False, indent=1), encoding="utf-8")
+    return sum(c["metadata"]["slideshow"].get("slide_type") == "slide" for c in notebook["cells"])
+
+
+def test_lecture_notebook_as_rise_slides(browser, lab):
+    base, token, root = lab
+    slides = with_slide_metadata(ROOT / "notebooks" / "02_reseaux_de_neurones.ipynb", root / "diapositives.ipynb")
+    assert slides >= 2
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(90_000)
+    page.goto(f"{base}/rise/diapositives.ipynb?token={token}")
+    present = page.locator(".reveal .slides > section.present").first
+    present.wait_for()
+    page.wait_for_function("() => document.querySelector('.reveal .slides > section.present').innerText.trim()")
+    assert page.locator(".reveal .slides > section").count() >= 2
+    before = present.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "rise_diapositive_1.png"))
+    # → montre d'abord les fragments de la diapositive, puis passe à la suivante (#/slide-1-0)
+    for _ in range(40):
+        page.locator(".reveal").first.press("ArrowRight")
+        page.wait_for_timeout(150)
+        if "#/slide-1" in page.url:
+            break
+    assert "#/slide-1" in page.url, page.url
+    page.wait_for_function(
+        "old => { const s = document.querySelector('.reveal .slides > section.present');"
+        " return s && s.innerText.trim() && s.innerText !== old; }", arg=before)
+    page.wait_for_timeout(1000)  # fin de la transition de reveal.js, pour la capture
+    page.screenshot(path=str(ARTIFACTS / "rise_diapositive_2.png"))
+    after = page.locator(".reveal .slides > section.present").first.inner_text()
+    assert after.strip() and after != before
     page.close()

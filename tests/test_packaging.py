@@ -40,7 +40,7 @@ def test_pyproject_declares_the_chosen_packages():
 
 def test_makefile_targets_and_ci():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    for target in ("lab", "test", "assignments", "bench", "gpu-check"):
+    for target in ("lab", "test", "assignments", "bench", "gpu-check", "data", "site", "student-kit"):
         assert re.search(rf"^{re.escape(target)}:", makefile, re.M), target
     assert "--allow-root" in makefile and "id -u" in makefile
     gpu_recipe = makefile.split("gpu-check:", 1)[1].split("\n\n", 1)[0]
