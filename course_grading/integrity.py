@@ -133,16 +133,6 @@ def _from_library(value, root: str | None) -> bool:
     return os.path.realpath(code.co_filename).startswith(root + os.sep)
 
 
-class _ShellHook:
-    @staticmethod
-    def excepthook(shell):
-        """La fonction ``excepthook`` de la classe du shell (cherchée dans son MRO)."""
-        for cls in type(shell).__mro__:
-            if "excepthook" in vars(cls):
-                return vars(cls)["excepthook"]
-        return MISSING
-
-
 class Snapshot:
     """L'état de départ de ce qui décide du verdict des cellules de test, retenu par identité.
 
@@ -257,7 +247,7 @@ class Snapshot:
             return current is getattr(shell, "displayhook", MISSING)
         if key == "excepthook":
             return getattr(current, "__self__", None) is shell and \
-                getattr(current, "__func__", None) is vars(type(shell)).get("excepthook", _ShellHook.excepthook(shell))
+                getattr(current, "__func__", None) is getattr(type(shell), "excepthook", MISSING)
         return False
 
     def _module_problems(self) -> list[str]:
