@@ -127,7 +127,7 @@ def test_readable_grow_step_equals_the_fast_one():
     (fast_image, fast_filled, fast_progress), (image_, filled_, progress) = outputs
     assert fast_progress == progress is True
     assert torch.equal(fast_filled, filled_) and torch.equal(fast_image, image_)
-    assert torch.equal(fast_image[:, ~fast_filled], image[:, ~fast_filled])      # les pixels vides sont rendus tels quels
+    assert torch.equal(fast_image[:, ~fast_filled], image[:, ~fast_filled])      # pixels vides rendus tels quels
 
 
 # --------------------------------------------------------------------------- FindMatches et la frontière
