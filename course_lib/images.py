@@ -392,11 +392,12 @@ def _rgb_to_lab(batch: torch.Tensor) -> torch.Tensor:
     if batch.device.type != "cpu" or (batch.requires_grad and torch.is_grad_enabled()):
         return _rgb_to_lab_block(flat, matrices).view_as(batch)
     out = torch.empty_like(flat)
+    images, pixels = max(1, _LAB_CHUNK // flat.shape[-1]), _LAB_CHUNK      # petites images : plusieurs par bloc
     with single_thread_on_cpu(batch.device):
-        for b in range(flat.shape[0]):
-            for start in range(0, flat.shape[-1], _LAB_CHUNK):
-                part = slice(start, start + _LAB_CHUNK)
-                out[b:b + 1, :, part] = _rgb_to_lab_block(flat[b:b + 1, :, part], matrices)
+        for first in range(0, flat.shape[0], images):
+            for start in range(0, flat.shape[-1], pixels):
+                part = (slice(first, first + images), slice(None), slice(start, start + pixels))
+                out[part] = _rgb_to_lab_block(flat[part], matrices)
     return out.view_as(batch)
 
 

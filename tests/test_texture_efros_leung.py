@@ -52,6 +52,10 @@ def test_numpy_and_loop_transcriptions_agree():
     expected = literal.synthesize(sample.numpy(), (11, 11), 5, 5)
     for inner in ("numpy", "numpy-skip"):
         np.testing.assert_array_equal(literal.synthesize(sample.numpy(), (11, 11), 5, 5, inner=inner), expected)
+    np.testing.assert_array_equal(literal.synthesize_numpy(sample.numpy(), (11, 11), 5, 5), expected)
+    colour = random_sample(6, 3, 9, 10)
+    np.testing.assert_array_equal(literal.synthesize_numpy(colour.numpy(), (12, 10), 5, 6),
+                                  literal.synthesize(colour.numpy(), (12, 10), 5, 6))
 
 
 def test_fill_equals_the_literal_pseudocode():
