@@ -139,8 +139,9 @@ def check_mask(value, name: str = "mask", images: torch.Tensor | None = None, *,
     """Vérifie un masque (H,W), (1,H,W) ou (B,1,H,W), booléen ou 0/1 ; le retourne en (B,1,H,W) booléen.
 
     Avec ``images`` (un lot (B,C,H,W)) : le masque doit avoir leur taille et 1 ou B éléments ; il est
-    rendu sur leur appareil et étendu à leur lot. Sinon ``size`` impose ``(H, W)`` et ``device`` l'appareil.
-    Un masque qui n'est pas booléen est lu une fois (valeurs 0 ou 1) : à vérifier au point d'entrée.
+    rendu sur leur appareil et étendu à leur lot. Sinon (un masque de trou, ``True`` = pixel manquant)
+    ``size`` impose ``(H, W)`` et ``device`` l'appareil. Un masque qui n'est pas booléen est lu une fois
+    (valeurs 0 ou 1) : à vérifier au point d'entrée.
     """
     check_tensor(value, name, ndim=(2, 3, 4))
     mask = value
@@ -148,25 +149,28 @@ def check_mask(value, name: str = "mask", images: torch.Tensor | None = None, *,
         mask = mask[None, None]
     elif mask.ndim == 3:
         mask = mask[None]
-    if images is not None:
-        size, device = images.shape[-2:], images.device
-    if mask.shape[1] != 1 or (images is not None and mask.shape[0] not in (1, images.shape[0])):
-        raise ValueError(
-            f"L'argument « {name} » doit être un masque (H,W), (1,H,W) ou (B,1,H,W) ; reçu : {describe(value)}."
-        )
+    if images is not None:                                # le masque d'un lot d'images
+        if mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:] or mask.shape[0] not in (1, images.shape[0]):
+            raise ValueError(
+                f"L'argument « {name} » doit avoir la taille des images {tuple(images.shape[-2:])} "
+                f"(forme (H,W), (1,H,W) ou (B,1,H,W)) ; reçu : {describe(value)}."
+            )
+        if mask.dtype != torch.bool:
+            if mask.is_floating_point() and not bool(((mask == 0) | (mask == 1)).all()):
+                raise ValueError(f"L'argument « {name} » doit être binaire (0/1 ou booléen).")
+            mask = mask != 0
+        return mask.to(images.device).expand(images.shape[0], 1, *images.shape[-2:])
+    if mask.shape[1] != 1:                                # un masque de trou seul (scènes)
+        raise ValueError(f"L'argument « {name} » doit être un masque (H,W), (1,H,W) ou (B,1,H,W) ; "
+                         f"reçu : {describe(value)}.")
     if size is not None and tuple(mask.shape[-2:]) != tuple(size):
-        where = "des images" if images is not None else "de l'image"
-        raise ValueError(
-            f"L'argument « {name} » doit avoir la taille {where} {tuple(size)} "
-            f"(forme (H,W), (1,H,W) ou (B,1,H,W)) ; reçu : {describe(value)}."
-        )
+        raise ValueError(f"L'argument « {name} » doit avoir la taille de l'image {tuple(size)} ; "
+                         f"reçu : {describe(value)}.")
     if mask.dtype != torch.bool:
         if not bool(((mask == 0) | (mask == 1)).all()):
-            raise ValueError(f"L'argument « {name} » doit être binaire (booléen ou 0/1).")
+            raise ValueError(f"L'argument « {name} » doit être binaire (booléen ou 0/1), True = pixel manquant.")
         mask = mask != 0
-    if device is not None:
-        mask = mask.to(device)
-    return mask if images is None else mask.expand(images.shape[0], 1, *images.shape[-2:])
+    return mask.to(device) if device is not None else mask
 
 
 def check_number(value, name: str, *, positive: bool = False, nonnegative: bool = False,
