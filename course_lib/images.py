@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .validation import check_choice, check_images, check_size, check_tensor, describe, unbatch
+from ._threads import single_thread_on_cpu
+from .validation import check_choice, check_image_shape, check_images, check_size, check_tensor, describe, unbatch
 
 __all__ = [
     "to_tensor", "to_numpy", "load_image", "save_image", "resize", "center_crop", "resize_crop",
@@ -187,6 +188,37 @@ def save_image(image, path) -> Path:
 
 # --------------------------------------------------------------------------- géométrie
 
+def _resize_target(shape, size) -> tuple[int, int]:
+    """La taille ``(H, W)`` demandée par ``size`` (un entier : le plus petit côté) pour des images ``shape``."""
+    height, width = shape
+    if isinstance(size, (tuple, list)):
+        return check_size(size, "size")
+    side = check_size(size, "size")[0]
+    scale = side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _resize(batch: torch.Tensor, target, antialias: bool = True, mode: str = "bilinear") -> torch.Tensor:
+    """:func:`resize` d'un lot ``(B,C,H,W)`` déjà vérifié, vers ``target = (H, W)`` (sans vérification)."""
+    if tuple(target) == tuple(batch.shape[-2:]):
+        return batch
+    smooth = mode in ("bilinear", "bicubic")
+    extra = {"align_corners": False, "antialias": antialias} if smooth else {}
+    out = F.interpolate(batch, size=tuple(target), mode=mode, **extra)
+    return out.clamp(0.0, 1.0) if mode == "bicubic" else out
+
+
+def _center_crop(batch: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    th, tw = size
+    height, width = batch.shape[-2:]
+    if th > height or tw > width:
+        raise ValueError(
+            f"La taille demandée {(th, tw)} dépasse celle des images {(height, width)}."
+        )
+    top, left = (height - th) // 2, (width - tw) // 2
+    return batch[..., top:top + th, left:left + tw]
+
+
 def resize(images: torch.Tensor, size, antialias: bool = True, mode: str = "bilinear") -> torch.Tensor:
     """Redimensionne des images.
 
@@ -203,34 +235,16 @@ def resize(images: torch.Tensor, size, antialias: bool = True, mode: str = "bili
     """
     batch, single = check_images(images, "images")
     check_choice(mode, "mode", ("bilinear", "bicubic", "area", "nearest"))
-    height, width = batch.shape[-2:]
-    if isinstance(size, (tuple, list)):
-        target = check_size(size, "size")
-    else:
-        side = check_size(size, "size")[0]
-        scale = side / min(height, width)
-        target = (max(1, round(height * scale)), max(1, round(width * scale)))
-    if target == (height, width):
+    target = _resize_target(batch.shape[-2:], size)
+    if target == tuple(batch.shape[-2:]):
         return images
-    smooth = mode in ("bilinear", "bicubic")
-    extra = {"align_corners": False, "antialias": antialias} if smooth else {}
-    out = F.interpolate(batch, size=target, mode=mode, **extra)
-    if mode == "bicubic":
-        out = out.clamp(0.0, 1.0)
-    return unbatch(out, single)
+    return unbatch(_resize(batch, target, antialias, mode), single)
 
 
 def center_crop(images: torch.Tensor, size) -> torch.Tensor:
     """Découpe le centre des images à la taille ``size`` (entier ou ``(H, W)``)."""
     batch, single = check_images(images, "images")
-    th, tw = check_size(size, "size")
-    height, width = batch.shape[-2:]
-    if th > height or tw > width:
-        raise ValueError(
-            f"La taille demandée {(th, tw)} dépasse celle des images {(height, width)}."
-        )
-    top, left = (height - th) // 2, (width - tw) // 2
-    return unbatch(batch[..., top:top + th, left:left + tw], single)
+    return unbatch(_center_crop(batch, check_size(size, "size")), single)
 
 
 def resize_crop(images: torch.Tensor, size) -> torch.Tensor:
@@ -238,8 +252,10 @@ def resize_crop(images: torch.Tensor, size) -> torch.Tensor:
 
     C'est l'opération ``imresizecrop`` du code LMgist d'Oliva et Torralba.
     """
+    batch, single = check_images(images, "images")
     side = check_size(size, "size")
-    return center_crop(resize(images, max(side)), side)
+    resized = _resize(batch, _resize_target(batch.shape[-2:], max(side)))
+    return unbatch(_center_crop(resized, side), single)
 
 
 # --------------------------------------------------------------------------- couleur
@@ -272,51 +288,117 @@ def rgb_to_gray(images: torch.Tensor) -> torch.Tensor:
     return unbatch((batch * weights).sum(dim=1, keepdim=True), single)
 
 
+def _srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x > 0.04045, ((x + 0.055) / 1.055).clamp_min(0) ** 2.4, x / 12.92)
+
+
+def _linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x > 0.0031308, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055, x * 12.92)
+
+
 def srgb_to_linear(images: torch.Tensor) -> torch.Tensor:
     """Retire la correction gamma sRGB : ``c/12.92`` si ``c <= 0.04045``, sinon ``((c+0.055)/1.055)^2.4``."""
-    check_tensor(images, "images", floating=True)
-    return torch.where(images > 0.04045, ((images + 0.055) / 1.055).clamp_min(0) ** 2.4, images / 12.92)
+    check_tensor(images, "images", floating=True, finite=True)
+    return _srgb_to_linear(images)
 
 
 def linear_to_srgb(images: torch.Tensor) -> torch.Tensor:
     """Applique la correction gamma sRGB (inverse de :func:`srgb_to_linear`)."""
-    check_tensor(images, "images", floating=True)
-    return torch.where(images > 0.0031308, 1.055 * images.clamp_min(0.0031308) ** (1 / 2.4) - 0.055,
-                       images * 12.92)
+    check_tensor(images, "images", floating=True, finite=True)
+    return _linear_to_srgb(images)
+
+
+def _rgb_to_xyz(batch: torch.Tensor) -> torch.Tensor:
+    return _apply_matrix(_srgb_to_linear(batch), _matrix(XYZ_FROM_RGB, batch))
+
+
+def _xyz_to_rgb(batch: torch.Tensor) -> torch.Tensor:
+    rgb_from_xyz = torch.linalg.inv(_matrix(XYZ_FROM_RGB, batch).double()).to(batch.dtype)
+    return _linear_to_srgb(_apply_matrix(batch, rgb_from_xyz)).clamp(0.0, 1.0)
+
+
+def _lab_f(t: torch.Tensor) -> torch.Tensor:
+    """La fonction ``f`` de CIE L*a*b* : racine cubique, linéaire près de 0."""
+    return torch.where(t > _LAB_EPSILON, t.clamp_min(_LAB_EPSILON) ** (1 / 3), _LAB_KAPPA * t + 16 / 116)
+
+
+def _xyz_to_lab(batch: torch.Tensor) -> torch.Tensor:
+    fx, fy, fz = _lab_f(batch / _matrix(D65_WHITE, batch).view(1, 3, 1, 1)).unbind(dim=1)
+    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
+
+
+def _lab_to_xyz(batch: torch.Tensor) -> torch.Tensor:
+    L, a, b = batch.unbind(dim=1)
+    fy = (L + 16) / 116
+    f = torch.stack([a / 500 + fy, fy, (fy - b / 200).clamp_min(0)], dim=1)
+    xyz = torch.where(f > 0.2068966, f ** 3, (f - 16 / 116) / _LAB_KAPPA)
+    return xyz * _matrix(D65_WHITE, batch).view(1, 3, 1, 1)
 
 
 def rgb_to_xyz(images: torch.Tensor) -> torch.Tensor:
     """Convertit des images sRGB (dans [0, 1]) en CIE XYZ (blanc D65)."""
     batch, single = check_images(images, "images", channels=3)
-    return unbatch(_apply_matrix(srgb_to_linear(batch), _matrix(XYZ_FROM_RGB, batch)), single)
+    return unbatch(_rgb_to_xyz(batch), single)
 
 
 def xyz_to_rgb(images: torch.Tensor) -> torch.Tensor:
     """Convertit des images CIE XYZ en sRGB, ramené dans [0, 1]."""
     batch, single = check_images(images, "images", channels=3)
-    rgb_from_xyz = torch.linalg.inv(_matrix(XYZ_FROM_RGB, batch).double()).to(batch.dtype)
-    return unbatch(linear_to_srgb(_apply_matrix(batch, rgb_from_xyz)).clamp(0.0, 1.0), single)
+    return unbatch(_xyz_to_rgb(batch), single)
 
 
 def xyz_to_lab(images: torch.Tensor) -> torch.Tensor:
     """Convertit des images CIE XYZ en CIE L*a*b* (D65, observateur 2°)."""
     batch, single = check_images(images, "images", channels=3)
-    scaled = batch / _matrix(D65_WHITE, batch).view(1, 3, 1, 1)
-    f = torch.where(scaled > _LAB_EPSILON, scaled.clamp_min(_LAB_EPSILON) ** (1 / 3),
-                    _LAB_KAPPA * scaled + 16 / 116)
-    fx, fy, fz = f.unbind(dim=1)
-    lab = torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], dim=1)
-    return unbatch(lab, single)
+    return unbatch(_xyz_to_lab(batch), single)
 
 
 def lab_to_xyz(images: torch.Tensor) -> torch.Tensor:
     """Convertit des images CIE L*a*b* en XYZ (les Z négatifs sont ramenés à 0, comme scikit-image)."""
     batch, single = check_images(images, "images", channels=3)
-    L, a, b = batch.unbind(dim=1)
-    fy = (L + 16) / 116
-    f = torch.stack([a / 500 + fy, fy, (fy - b / 200).clamp_min(0)], dim=1)
-    xyz = torch.where(f > 0.2068966, f ** 3, (f - 16 / 116) / _LAB_KAPPA)
-    return unbatch(xyz * _matrix(D65_WHITE, batch).view(1, 3, 1, 1), single)
+    return unbatch(_lab_to_xyz(batch), single)
+
+
+#: Pixels convertis d'un bloc sur le CPU : les résultats intermédiaires restent dans le cache.
+_LAB_CHUNK = 1 << 14
+
+
+def _lab_matrices(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """sRGB linéaire -> XYZ / blanc D65 ; f -> (L, a, b) ; et le décalage (-16, 0, 0) de L."""
+    xyz = _matrix(XYZ_FROM_RGB, like) / _matrix(D65_WHITE, like)[:, None]
+    lab = _matrix(((0.0, 116.0, 0.0), (500.0, -500.0, 0.0), (0.0, 200.0, -200.0)), like)
+    return xyz, lab, _matrix((-16.0, 0.0, 0.0), like)[:, None]
+
+
+def _rgb_to_lab_block(x: torch.Tensor, matrices) -> torch.Tensor:
+    """``(b, 3, n)`` sRGB -> L*a*b* (même type). La correction gamma se fait dans le type de l'entrée (en float32,
+    son erreur relative de 1e-7 donne moins de 3e-5 sur a* et b*), la suite dans le type des matrices (float64) :
+    la racine cubique, puis ``a* = 500 (f(X) - f(Y))``, une soustraction de nombres voisins. Le blanc D65 est
+    dans la première matrice, et (L, a, b) est un second produit par une matrice 3x3."""
+    xyz, lab, offset = matrices
+    linear = _srgb_to_linear(x if x.dtype in (torch.float32, torch.float64) else x.float())
+    f = _lab_f(torch.matmul(xyz, linear.to(xyz.dtype)))
+    return (torch.matmul(lab, f) + offset).to(x.dtype)
+
+
+def _rgb_to_lab(batch: torch.Tensor) -> torch.Tensor:
+    """:func:`rgb_to_lab` d'un lot ``(B,3,H,W)`` déjà vérifié.
+
+    Sur le CPU, par blocs de :data:`_LAB_CHUNK` pixels, sur un fil (les tableaux intermédiaires tiennent dans
+    le cache : plus rapide que scikit-image) ; ailleurs, ou pour un calcul différentiable, tout le lot d'un coup.
+    """
+    matrices = _lab_matrices(torch.empty(0, dtype=_precise_dtype(batch), device=batch.device))
+    flat = batch.reshape(batch.shape[0], 3, -1)
+    if batch.device.type != "cpu" or (batch.requires_grad and torch.is_grad_enabled()):
+        return _rgb_to_lab_block(flat, matrices).view_as(batch)
+    out = torch.empty_like(flat)
+    images, pixels = max(1, _LAB_CHUNK // flat.shape[-1]), _LAB_CHUNK      # petites images : plusieurs par bloc
+    with single_thread_on_cpu(batch.device):
+        for first in range(0, flat.shape[0], images):
+            for start in range(0, flat.shape[-1], pixels):
+                part = (slice(first, first + images), slice(None), slice(start, start + pixels))
+                out[part] = _rgb_to_lab_block(flat[part], matrices)
+    return out.view_as(batch)
 
 
 def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
@@ -339,18 +421,25 @@ def rgb_to_lab(images: torch.Tensor) -> torch.Tensor:
     CIE 15:2004, Colorimetry ; scikit-image ``skimage.color.rgb2lab``.
     """
     batch, single = check_images(images, "images", channels=3, value_range=(0.0, 1.0))
-    lab = xyz_to_lab(rgb_to_xyz(batch.to(_precise_dtype(batch))))
-    return unbatch(lab.to(batch.dtype), single)
+    return unbatch(_rgb_to_lab(batch), single)
+
+
+def _lab_to_rgb(batch: torch.Tensor) -> torch.Tensor:
+    return _xyz_to_rgb(_lab_to_xyz(batch.to(_precise_dtype(batch)))).to(batch.dtype)
 
 
 def lab_to_rgb(images: torch.Tensor) -> torch.Tensor:
     """Convertit des images CIE L*a*b* en sRGB dans [0, 1] (valeurs hors gamut ramenées dans [0, 1])."""
-    batch, single = check_images(images, "images", channels=3)
-    L = batch[:, 0]
-    if batch.numel() and (float(L.min()) < -1e-3 or float(L.max()) > 100 + 1e-3):
-        raise ValueError(
-            "Le canal L de « images » doit être dans [0, 100] : ces images ne semblent pas être en Lab "
-            f"(min {float(L.min()):.4g}, max {float(L.max()):.4g})."
-        )
-    rgb = xyz_to_rgb(lab_to_xyz(batch.to(_precise_dtype(batch))))
-    return unbatch(rgb.to(batch.dtype), single)
+    batch, single = check_image_shape(images, "images", channels=3)
+    if batch.numel():
+        # Une seule passe : minimum et maximum de chaque canal (finis) ; L doit être dans [0, 100].
+        low, high = torch.aminmax(batch.transpose(0, 1).reshape(3, -1), dim=1)
+        low, high = low.tolist(), high.tolist()
+        if not all(np.isfinite(low + high)):
+            raise ValueError("L'argument « images » contient des valeurs NaN ou infinies.")
+        if low[0] < -1e-3 or high[0] > 100 + 1e-3:
+            raise ValueError(
+                "Le canal L de « images » doit être dans [0, 100] : ces images ne semblent pas être en Lab "
+                f"(min {low[0]:.4g}, max {high[0]:.4g})."
+            )
+    return unbatch(_lab_to_rgb(batch), single)

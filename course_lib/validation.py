@@ -4,6 +4,16 @@ Chaque fonction publique de ``course_lib`` vérifie ses entrées avec ces
 outils : un argument invalide donne une ``TypeError`` ou une ``ValueError``
 qui nomme l'argument, la forme attendue et ce qui a été reçu, plutôt qu'un
 résultat faux en silence ou une longue pile d'appels.
+
+**Des vérifications en couches** (comme kornia) :
+
+- aux *points d'entrée* publics, la vérification complète : type, forme, puis valeurs (finies, dans
+  la plage attendue) en **une seule passe** sur les données (:func:`check_values` : ``aminmax``, une
+  seule attente du GPU) ;
+- à l'intérieur, seulement la forme (:func:`check_image_shape`, ``check_tensor`` sans ``finite``), qui
+  ne lit pas les données ;
+- dans les boucles internes, rien : une fonction publique vérifie une fois puis appelle ses versions
+  internes (``_rgb_to_lab``, ``_gaussian_blur``…), qui ne vérifient pas.
 """
 
 from __future__ import annotations
@@ -29,9 +39,31 @@ def describe(value) -> str:
     return f"{type(value).__name__} ({text})"
 
 
+def check_values(value: torch.Tensor, name: str, value_range: tuple[float, float] | None = None) -> None:
+    """Vérification complète des valeurs d'un tenseur de réels : finies et, si demandé, dans ``value_range``.
+
+    Une seule passe sur les données (``torch.aminmax`` : un NaN donne un minimum et un maximum NaN) et une
+    seule copie vers l'hôte : à faire une fois, aux points d'entrée publics.
+    """
+    if not value.numel() or not value.is_floating_point():
+        return
+    vmin, vmax = torch.stack(torch.aminmax(value)).tolist()
+    if not (np.isfinite(vmin) and np.isfinite(vmax)):
+        raise ValueError(f"L'argument « {name} » contient des valeurs NaN ou infinies.")
+    if value_range is not None:
+        low, high = value_range
+        tol = 1e-4 * max(1.0, high - low)
+        if vmin < low - tol or vmax > high + tol:
+            raise ValueError(
+                f"Les valeurs de « {name} » doivent être dans [{low:g}, {high:g}] ; "
+                f"reçu : min {vmin:.4g}, max {vmax:.4g}."
+            )
+
+
 def check_tensor(value, name: str, *, ndim: Iterable[int] | int | None = None,
                  floating: bool = False, finite: bool = False) -> torch.Tensor:
-    """Vérifie que ``value`` est un tenseur torch (dimensions, type flottant, valeurs finies)."""
+    """Vérifie que ``value`` est un tenseur torch (dimensions, type flottant) ; ``finite`` : aussi ses
+    valeurs (une passe sur les données, pour les points d'entrée)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"L'argument « {name} » doit être un tenseur torch ; reçu : {describe(value)}.")
     if ndim is not None:
@@ -44,17 +76,31 @@ def check_tensor(value, name: str, *, ndim: Iterable[int] | int | None = None,
     if floating and not value.is_floating_point():
         raise TypeError(
             f"L'argument « {name} » doit être un tenseur de nombres réels (float32 ou float64) ; "
-            f"reçu : {describe(value)}. Convertissez-le, par exemple avec .float() / 255."
+            f"reçu : {describe(value)}. Un tenseur d'entiers se convertit avec .float() "
+            "(et se divise par 255 pour une image 8 bits)."
         )
-    if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"L'argument « {name} » contient des valeurs NaN ou infinies.")
+    if finite:
+        check_values(value, name)
     return value
 
 
 def check_images(value, name: str = "images", *, channels: Iterable[int] | int | None = None,
                  value_range: tuple[float, float] | None = None,
                  min_size: int = 1) -> tuple[torch.Tensor, bool]:
-    """Vérifie un lot d'images (B,C,H,W) ou une image (C,H,W) en nombres réels.
+    """Vérification complète (point d'entrée) d'un lot d'images (B,C,H,W) ou d'une image (C,H,W) en réels :
+    la forme (:func:`check_image_shape`), puis les valeurs, finies et dans ``value_range`` (:func:`check_values`).
+
+    Retourne le lot en 4 dimensions et un booléen qui dit s'il faut retirer la
+    dimension du lot à la sortie (voir :func:`unbatch`).
+    """
+    batch, single = check_image_shape(value, name, channels=channels, min_size=min_size)
+    check_values(batch, name, value_range)
+    return batch, single
+
+
+def check_image_shape(value, name: str = "images", *, channels: Iterable[int] | int | None = None,
+                      min_size: int = 1) -> tuple[torch.Tensor, bool]:
+    """Vérifie la forme d'un lot d'images (B,C,H,W) ou d'une image (C,H,W) en réels, sans lire les données.
 
     Retourne le lot en 4 dimensions et un booléen qui dit s'il faut retirer la
     dimension du lot à la sortie (voir :func:`unbatch`).
@@ -80,17 +126,6 @@ def check_images(value, name: str = "images", *, channels: Iterable[int] | int |
             f"L'argument « {name} » doit mesurer au moins {min_size} pixels de côté ; "
             f"reçu : {describe(value)}."
         )
-    if batch.numel() and not bool(torch.isfinite(batch).all()):
-        raise ValueError(f"L'argument « {name} » contient des valeurs NaN ou infinies.")
-    if value_range is not None and batch.numel():
-        low, high = value_range
-        tol = 1e-4 * max(1.0, high - low)
-        vmin, vmax = float(batch.min()), float(batch.max())
-        if vmin < low - tol or vmax > high + tol:
-            raise ValueError(
-                f"Les valeurs de « {name} » doivent être dans [{low:g}, {high:g}] ; "
-                f"reçu : min {vmin:.4g}, max {vmax:.4g}."
-            )
     return batch, single
 
 
@@ -99,10 +134,14 @@ def unbatch(batch: torch.Tensor, single: bool) -> torch.Tensor:
     return batch[0] if single else batch
 
 
-def check_mask(value, name: str, images: torch.Tensor) -> torch.Tensor:
-    """Vérifie un masque (B,1,H,W), (1,H,W) ou (H,W) compatible avec un lot d'images (B,C,H,W).
+def check_mask(value, name: str = "mask", images: torch.Tensor | None = None, *, size=None,
+               device=None) -> torch.Tensor:
+    """Vérifie un masque (H,W), (1,H,W) ou (B,1,H,W), booléen ou 0/1 ; le retourne en (B,1,H,W) booléen.
 
-    Retourne un masque booléen (B,1,H,W) sur l'appareil des images.
+    Avec ``images`` (un lot (B,C,H,W)) : le masque doit avoir leur taille et 1 ou B éléments ; il est
+    rendu sur leur appareil et étendu à leur lot. Sinon (un masque de trou, ``True`` = pixel manquant)
+    ``size`` impose ``(H, W)`` et ``device`` l'appareil. Un masque qui n'est pas booléen est lu une fois
+    (valeurs 0 ou 1) : à vérifier au point d'entrée.
     """
     check_tensor(value, name, ndim=(2, 3, 4))
     mask = value
@@ -110,16 +149,28 @@ def check_mask(value, name: str, images: torch.Tensor) -> torch.Tensor:
         mask = mask[None, None]
     elif mask.ndim == 3:
         mask = mask[None]
-    if mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:] or mask.shape[0] not in (1, images.shape[0]):
-        raise ValueError(
-            f"L'argument « {name} » doit avoir la taille des images {tuple(images.shape[-2:])} "
-            f"(forme (H,W), (1,H,W) ou (B,1,H,W)) ; reçu : {describe(value)}."
-        )
+    if images is not None:                                # le masque d'un lot d'images
+        if mask.shape[1] != 1 or mask.shape[-2:] != images.shape[-2:] or mask.shape[0] not in (1, images.shape[0]):
+            raise ValueError(
+                f"L'argument « {name} » doit avoir la taille des images {tuple(images.shape[-2:])} "
+                f"(forme (H,W), (1,H,W) ou (B,1,H,W)) ; reçu : {describe(value)}."
+            )
+        if mask.dtype != torch.bool:
+            if mask.is_floating_point() and not bool(((mask == 0) | (mask == 1)).all()):
+                raise ValueError(f"L'argument « {name} » doit être binaire (0/1 ou booléen).")
+            mask = mask != 0
+        return mask.to(images.device).expand(images.shape[0], 1, *images.shape[-2:])
+    if mask.shape[1] != 1:                                # un masque de trou seul (scènes)
+        raise ValueError(f"L'argument « {name} » doit être un masque (H,W), (1,H,W) ou (B,1,H,W) ; "
+                         f"reçu : {describe(value)}.")
+    if size is not None and tuple(mask.shape[-2:]) != tuple(size):
+        raise ValueError(f"L'argument « {name} » doit avoir la taille de l'image {tuple(size)} ; "
+                         f"reçu : {describe(value)}.")
     if mask.dtype != torch.bool:
-        if mask.is_floating_point() and not bool(((mask == 0) | (mask == 1)).all()):
-            raise ValueError(f"L'argument « {name} » doit être binaire (0/1 ou booléen).")
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError(f"L'argument « {name} » doit être binaire (booléen ou 0/1), True = pixel manquant.")
         mask = mask != 0
-    return mask.to(images.device).expand(images.shape[0], 1, *images.shape[-2:])
+    return mask.to(device) if device is not None else mask
 
 
 def check_number(value, name: str, *, positive: bool = False, nonnegative: bool = False,

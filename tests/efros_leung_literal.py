@@ -11,6 +11,10 @@ est une boucle Python, et ``FindMatches`` existe en deux versions :
   comme dans le pseudo-code, les décalages de poids nul (pixels vides) sont calculés puis multipliés
   par 0, sauf avec ``inner="numpy-skip"`` qui les saute.
 
+:func:`synthesize_numpy` est le code NumPy par pixel le plus direct (la seconde référence du banc
+d'essai) : la même boucle sur les pixels, mais la frontière, le gabarit et ``FindMatches`` (toutes
+les positions et tous les décalages d'un coup, ``sliding_window_view``) en NumPy.
+
 Les tirages aléatoires suivent le protocole documenté dans ``course_lib.texture.efros_leung`` :
 un ``torch.Generator`` ; germe par ``randint`` (ligne puis colonne) ; à chaque passe ``randperm``
 de la frontière listée dans l'ordre de balayage, puis ``rand`` (float64) pour la liste triée ;
@@ -191,3 +195,50 @@ def grow_step(sample: np.ndarray, image: np.ndarray, filled: np.ndarray, window_
     current, mask = image.tolist(), filled.tolist()
     grow_image(sample.tolist(), current, mask, window_size, generator, max_err_threshold, max_passes=1)
     return np.asarray(current), np.asarray(mask)
+
+
+def synthesize_numpy(sample: np.ndarray, out_size: tuple[int, int], window_size: int, seed: int,
+                     max_err_threshold: float = MAX_ERR_THRESHOLD, err_threshold: float = ERR_THRESHOLD) -> np.ndarray:
+    """:func:`synthesize` écrit directement en NumPy : une boucle Python par pixel, tout le reste vectorisé
+    (même protocole de tirages, donc même résultat)."""
+    generator = torch.Generator().manual_seed(seed)
+    channels, sample_h, sample_w = sample.shape
+    height, width = out_size
+    half = window_size // 2
+    top = int(torch.randint(0, sample_h - 2, (1,), generator=generator))
+    left = int(torch.randint(0, sample_w - 2, (1,), generator=generator))
+    image = np.zeros((channels, height + 2 * half, width + 2 * half))
+    known = np.zeros((height + 2 * half, width + 2 * half), dtype=bool)
+    cy, cx = half + (height - 3) // 2, half + (width - 3) // 2
+    image[:, cy:cy + 3, cx:cx + 3] = sample[:, top:top + 3, left:left + 3]
+    known[cy:cy + 3, cx:cx + 3] = True
+    array = sample.astype(np.float64)
+    windows = np.lib.stride_tricks.sliding_window_view(array, (window_size, window_size), axis=(1, 2))
+    windows = windows.transpose(1, 2, 0, 3, 4).reshape(-1, channels * window_size * window_size)   # (N, C*K)
+    centres = array[:, half:sample_h - half, half:sample_w - half].reshape(channels, -1)
+    gauss = np.asarray(gaussian2d(window_size))
+    inner = (slice(half, half + height), slice(half, half + width))
+    while not known[inner].all():
+        filled = known[inner]
+        padded = np.pad(filled, 1)
+        counts = sum(padded[1 + dy:1 + dy + height, 1 + dx:1 + dx + width].astype(int)
+                     for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+        pixels = np.flatnonzero(~filled & (counts > 0))                       # GetUnfilledNeighbors
+        pixels = pixels[torch.randperm(pixels.size, generator=generator).numpy()]
+        pixels = pixels[np.argsort(-counts.reshape(-1)[pixels], kind="stable")]
+        uniforms = torch.rand(pixels.size, generator=generator, dtype=torch.float64).numpy()
+        progress = False
+        for pixel, u in zip(pixels.tolist(), uniforms):
+            y, x = divmod(pixel, width)
+            template = image[:, y:y + window_size, x:x + window_size].reshape(-1)
+            weights = np.tile((gauss * known[y:y + window_size, x:x + window_size]).reshape(-1), channels)
+            ssd = (windows - template) ** 2 @ weights / weights[:gauss.size].sum()      # FindMatches
+            matches = np.flatnonzero(ssd <= ssd.min() * (1 + err_threshold))
+            best = matches[int(u * matches.size)]                                # RandomPick
+            if ssd[best] < max_err_threshold:
+                image[:, y + half, x + half] = centres[:, best]
+                known[y + half, x + half] = True
+                progress = True
+        if not progress:
+            max_err_threshold *= 1.1
+    return image[(slice(None), *inner)]

@@ -28,6 +28,23 @@ def test_gaussian_blur_matches_opencv_and_scipy(sigma):
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_gaussian_blur_torch_and_opencv_versions_agree(dtype):
+    # Sur le CPU, gaussian_blur passe par OpenCV ; la version PyTorch (GPU, gradients) doit donner la même chose.
+    batch = torch.from_numpy(RNG.random((2, 3, 30, 37))).to(dtype)
+    fast = filters._gaussian_blur(batch, 2.1, backend="opencv")
+    slow = filters._gaussian_blur(batch, 2.1, backend="torch")
+    assert fast.dtype == slow.dtype == dtype and fast.shape == batch.shape
+    torch.testing.assert_close(fast, slow, atol=1e-6 if dtype == torch.float32 else 1e-12, rtol=0)
+    torch.testing.assert_close(filters.gaussian_blur(batch, 2.1), fast, atol=0, rtol=0)
+    # Un calcul différentiable prend la version PyTorch, et le gradient passe.
+    leaf = batch.clone().requires_grad_()
+    out = filters.gaussian_blur(leaf, 2.1)
+    torch.testing.assert_close(out.detach(), slow, atol=0, rtol=0)
+    out.sum().backward()
+    assert leaf.grad is not None and bool(torch.isfinite(leaf.grad).all())
+
+
 def test_gaussian_kernel2d_and_filter2d_match_opencv():
     kernel = filters.gaussian_kernel2d(7, 1.2)
     assert kernel.shape == (7, 7) and abs(float(kernel.sum()) - 1) < 1e-6

@@ -122,6 +122,26 @@ def test_rgb_to_lab_on_single_image_and_float64():
     np.testing.assert_allclose(ours.permute(1, 2, 0).numpy(), skimage.color.rgb2lab(rgb), atol=1e-10)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rgb_to_lab_by_blocks_equals_the_whole_batch_version(monkeypatch, dtype):
+    # Sur le CPU, la conversion se fait par blocs (cache) ; ailleurs (GPU) et pour un gradient, d'un coup.
+    monkeypatch.setattr(images, "_LAB_CHUNK", 100)                      # plusieurs blocs, le dernier partiel
+    rgb = torch.from_numpy(random_rgb(3, 17, 13)).permute(0, 3, 1, 2).to(dtype)
+    rgb[0, :, 0, :4] = torch.tensor([[0.0, 1.0, 0.04045, 0.0031308]], dtype=dtype)   # les seuils
+    by_blocks = images.rgb_to_lab(rgb)
+    whole = images._rgb_to_lab_block(rgb.reshape(3, 3, -1), images._lab_matrices(rgb.double())).view_as(rgb)
+    same = {"atol": 1e-5 if dtype == torch.float32 else 1e-12, "rtol": 0}     # à l'arrondi près (pow vectorisé)
+    torch.testing.assert_close(by_blocks, whole, **same)
+    expected = np.stack([skimage.color.rgb2lab(a) for a in rgb.permute(0, 2, 3, 1).double().numpy()])
+    np.testing.assert_allclose(by_blocks.permute(0, 2, 3, 1).numpy(), expected,
+                               atol=1e-4 if dtype == torch.float32 else 1e-10)
+    leaf = rgb.clone().requires_grad_()
+    lab = images.rgb_to_lab(leaf)
+    torch.testing.assert_close(lab.detach(), whole, **same)
+    lab.sum().backward()
+    assert leaf.grad is not None and bool(torch.isfinite(leaf.grad).all())
+
+
 def test_lab_to_rgb_matches_scikit_image_including_out_of_gamut():
     lab = RNG.uniform([0, -110, -110], [100, 110, 110], (3, 15, 15, 3))
     with pytest.warns(UserWarning):
@@ -159,3 +179,7 @@ def test_color_conversions_reject_bad_inputs_in_french():
         images.lab_to_rgb(torch.full((3, 2, 2), 150.0))
     with pytest.raises(TypeError, match="réels"):
         images.rgb_to_gray(torch.zeros(3, 2, 2, dtype=torch.int32))
+    with pytest.raises(ValueError, match="NaN"):
+        images.rgb_to_lab(torch.tensor([0.5, float("inf"), 0.2]).view(3, 1, 1))
+    with pytest.raises(ValueError, match="NaN"):
+        images.lab_to_rgb(torch.tensor([50.0, float("nan"), 0.0]).view(3, 1, 1))

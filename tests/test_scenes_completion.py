@@ -219,6 +219,41 @@ def test_complete_returns_ranked_composites_with_their_terms(scene_index):
     assert set(result.scene_indices.tolist()) <= set(result.search.indices.tolist())
 
 
+def count_full_checks(monkeypatch):
+    """Compte les vérifications complètes (une passe sur les données : valeurs finies, plage)."""
+    from course_lib import validation
+
+    calls = []
+    check_values = validation.check_values
+
+    def counting(value, name, value_range=None):
+        calls.append((name, tuple(value.shape)))
+        return check_values(value, name, value_range)
+
+    monkeypatch.setattr(validation, "check_values", counting)
+    return calls
+
+
+def test_complete_validates_the_image_once(scene_index, monkeypatch):
+    # Des vérifications en couches : complete() vérifie l'image une fois, puis ses étapes (appariement
+    # local, coupes de graphe, mélange) ne relisent plus les images. Seule la recherche dans l'index (une
+    # autre fonction publique) fait ses propres vérifications ; on les compte à part.
+    query = data.synthetic_scenes(1, size=40, start=700)[0]
+    mask = rect_mask(40, 40, 16, 26, 12, 26)
+    scene_index.search(query, mask, k=12)                 # préparations faites une fois (banc de filtres…)
+    calls = count_full_checks(monkeypatch)
+    scene_index.search(query, mask, k=12)
+    in_search = len(calls)
+    calls.clear()
+    complete(query, mask, scene_index, k=12, n_results=5, band=5, progress=False)
+    assert len(calls) == 1 + in_search, calls
+    assert calls[0] == ("image", (1, 3, 40, 40))
+    # L'appariement local, appelé seul, vérifie la requête et les scènes, une fois chacune.
+    calls.clear()
+    C.match_context(query, mask, data.synthetic_scenes(6, size=40), band=5, chunk_size=2)
+    assert [name for name, _ in calls] == ["image", "scenes"]
+
+
 def test_complete_errors_are_in_french(scene_index):
     query = torch.rand(3, 32, 32)
     with pytest.raises(ValueError, match="vide"):

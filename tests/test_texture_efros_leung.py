@@ -7,7 +7,7 @@ import scipy.ndimage
 import torch
 
 from course_lib import data, grading, images
-from course_lib.texture import efros_leung
+from course_lib.texture import _efros_leung_fast, efros_leung
 
 
 def random_sample(seed, channels, height, width):
@@ -52,6 +52,10 @@ def test_numpy_and_loop_transcriptions_agree():
     expected = literal.synthesize(sample.numpy(), (11, 11), 5, 5)
     for inner in ("numpy", "numpy-skip"):
         np.testing.assert_array_equal(literal.synthesize(sample.numpy(), (11, 11), 5, 5, inner=inner), expected)
+    np.testing.assert_array_equal(literal.synthesize_numpy(sample.numpy(), (11, 11), 5, 5), expected)
+    colour = random_sample(6, 3, 9, 10)
+    np.testing.assert_array_equal(literal.synthesize_numpy(colour.numpy(), (12, 10), 5, 6),
+                                  literal.synthesize(colour.numpy(), (12, 10), 5, 6))
 
 
 def test_fill_equals_the_literal_pseudocode():
@@ -77,6 +81,57 @@ def test_one_grow_step_equals_one_literal_pass():
     np.testing.assert_array_equal(new_image.numpy(), image_ref)
     assert not torch.equal(new_filled, filled)       # les entrées ne sont pas modifiées...
     assert int(new_filled.sum()) > int(filled.sum())  # ...et la passe a rempli des pixels
+
+
+@pytest.fixture(params=["full", "incremental"])
+def fast_mode(request, monkeypatch):
+    """Les deux façons du chemin rapide de calculer la SSD : un produit par niveau, ou par passe puis par
+    différences (grands exemples), forcées ici sur de petits exemples."""
+    monkeypatch.setattr(_efros_leung_fast, "INCREMENTAL_ABOVE", 1 << 40 if request.param == "full" else 0)
+    return request.param
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fast_path_readable_version_and_literal_pseudocode_agree(fast_mode, channels):
+    sample = random_sample(20 + channels, channels, 13, 12)
+    expected = literal.synthesize(sample.numpy(), (15, 14), 5, 9, inner="numpy-skip")
+    for fast in (True, False):
+        result, order = efros_leung.synthesize(sample, (15, 14), window=5, seed=9, progress=False, fast=fast,
+                                               return_order=True)
+        np.testing.assert_array_equal(result.numpy(), expected)
+        assert int(order.min()) == 0 and int((order == 0).sum()) == 9
+    # En float32 (le type des images du cours), l'exemple étant converti en float64 par la transcription.
+    single = sample.float()
+    expected = literal.synthesize(single.numpy(), (15, 14), 5, 9, inner="numpy-skip")
+    np.testing.assert_array_equal(efros_leung.synthesize(single, (15, 14), window=5, seed=9, progress=False),
+                                  expected)
+
+
+def test_fast_path_with_ties_and_holes(fast_mode):
+    generator = torch.Generator().manual_seed(7)
+    sample = (torch.rand(1, 12, 12, generator=generator, dtype=torch.float64) * 4).round() / 4
+    expected = literal.synthesize(sample.numpy(), (14, 14), 5, 7)
+    np.testing.assert_array_equal(efros_leung.synthesize(sample, 14, window=5, seed=7, progress=False), expected)
+    image = random_sample(3, 3, 14, 15)
+    hole = torch.zeros(14, 15, dtype=torch.bool)
+    hole[5:9, 4:10] = True
+    expected = literal.fill(image.numpy(), hole.numpy(), 5, 3)
+    for fast in (True, False):
+        np.testing.assert_array_equal(efros_leung.fill(image, hole, window=5, seed=3, progress=False, fast=fast),
+                                      expected)
+
+
+def test_readable_grow_step_equals_the_fast_one():
+    sample = random_sample(8, 3, 10, 10)
+    generator = torch.Generator().manual_seed(0)
+    filled = torch.rand(12, 12, generator=generator) < 0.25
+    image = torch.rand(3, 12, 12, generator=generator, dtype=torch.float64)    # valeurs quelconques hors de filled
+    outputs = [efros_leung.grow_step(image, filled, sample, 5, generator=torch.Generator().manual_seed(42), fast=fast)
+               for fast in (True, False)]
+    (fast_image, fast_filled, fast_progress), (image_, filled_, progress) = outputs
+    assert fast_progress == progress is True
+    assert torch.equal(fast_filled, filled_) and torch.equal(fast_image, image_)
+    assert torch.equal(fast_image[:, ~fast_filled], image[:, ~fast_filled])      # pixels vides rendus tels quels
 
 
 # --------------------------------------------------------------------------- FindMatches et la frontière

@@ -10,17 +10,9 @@ from ..validation import check_tensor, describe
 
 
 def real_tensor(value, name: str, ndim=None) -> torch.Tensor:
-    """Un tenseur de réels (pas d'entiers), sans NaN ni infini, avec le nombre de dimensions voulu."""
-    check_tensor(value, name, ndim=ndim)
-    if not value.is_floating_point():
-        raise TypeError(
-            f"L'argument « {name} » doit être un tenseur de nombres réels (float32 ou float64) ; "
-            f"reçu : {describe(value)}. Un tenseur d'entiers se convertit avec .float() "
-            "(et se divise par 255 pour une image 8 bits)."
-        )
-    if value.numel() and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"L'argument « {name} » contient des valeurs NaN ou infinies : {describe(value)}.")
-    return value
+    """Un tenseur de réels (pas d'entiers), sans NaN ni infini, avec le nombre de dimensions voulu
+    (:func:`course_lib.validation.check_tensor`, vérification complète : pour les points d'entrée)."""
+    return check_tensor(value, name, ndim=ndim, floating=True, finite=True)
 
 
 def same_place(value: torch.Tensor, name: str, like: torch.Tensor, like_name: str) -> None:

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..validation import check_images, check_number, describe
-from .context import SCALES, ContextMatch, hole_distance, match_context
-from .distance import as_mask
+from ..validation import check_choice, check_images, check_mask, check_number, describe
+from .context import SCALES, ContextMatch, _hole_distance, _match_context
 from .index import SceneIndex, SearchResult
-from .poisson import poisson_blend
-from .seams import K_DISTANCE, graph_cut_seam
+from .poisson import _poisson_blend
+from .seams import K_DISTANCE, _graph_cut_seam
 
 __all__ = ["Completion", "complete", "TERMS"]
 
@@ -113,6 +112,12 @@ def complete(image: torch.Tensor, mask, index: SceneIndex, k: int = 200, n_resul
     Retourne
     --------
     Completion
+
+    Notes
+    -----
+    L'image et le masque sont vérifiés une fois, ici ; les étapes appellent ensuite les versions internes
+    de :func:`~course_lib.scenes.context.match_context`, :func:`~course_lib.scenes.seams.graph_cut_seam` et
+    :func:`~course_lib.scenes.poisson.poisson_blend`, qui ne relisent pas les images pour les vérifier.
     """
     query, single = check_images(image, "image", channels=3, value_range=(0.0, 1.0), min_size=8)
     if not single and query.shape[0] != 1:
@@ -122,9 +127,15 @@ def complete(image: torch.Tensor, mask, index: SceneIndex, k: int = 200, n_resul
     check_number(k, "k", integer=True, positive=True)
     check_number(n_results, "n_results", integer=True, positive=True)
     check_number(chunk_size, "chunk_size", integer=True, positive=True)
+    check_number(band, "band", positive=True)
+    check_number(texture_weight, "texture_weight", nonnegative=True)
+    check_number(k_distance, "k_distance", nonnegative=True)
+    check_choice(mode, "mode", ("seamless", "mixed"))
+    for scale in scales:
+        check_number(scale, "scales", positive=True, high=1.0)
     query = query.to(index.device)
     H, W = query.shape[-2:]
-    hole = as_mask(mask, size=(H, W), device=query.device)[0, 0]
+    hole = check_mask(mask, size=(H, W), device=query.device)[0, 0]
     if not bool(hole.any()):
         raise ValueError("Le masque « mask » est vide : il n'y a pas de trou à compléter.")
     if bool(hole.all()):
@@ -139,17 +150,17 @@ def complete(image: torch.Tensor, mask, index: SceneIndex, k: int = 200, n_resul
     K = len(search)
     scenes = torch.cat([index.images(search.indices[i:i + chunk_size], size=(H, W))
                         for i in range(0, K, chunk_size)])
-    context = match_context(query[0], hole, scenes, band=band, scales=scales, texture_weight=texture_weight,
-                            chunk_size=chunk_size)
+    context = _match_context(query[0], hole, scenes, band=band, scales=scales, texture_weight=texture_weight,
+                             chunk_size=chunk_size)
     bar.update(1)
 
     bar.set_postfix_str("coupes de graphe")
-    distance = hole_distance(hole)
+    distance = _hole_distance(hole)
     regions = torch.zeros(K, 1, H, W, dtype=torch.bool, device=query.device)
     cut = torch.zeros(K, device=query.device)
     for j in range(K):
-        seam = graph_cut_seam(query[0], context.aligned[j], hole, band=band, coverage=context.coverage[j],
-                              k=k_distance, distance=distance)
+        seam = _graph_cut_seam(query[0], context.aligned[j], hole, band=band, covered=context.coverage[j, 0],
+                               k=k_distance, distance=distance)
         regions[j, 0] = seam.region
         cut[j] = seam.cost
     bar.update(1)
@@ -161,8 +172,8 @@ def complete(image: torch.Tensor, mask, index: SceneIndex, k: int = 200, n_resul
 
     bar.set_postfix_str("mélange de Poisson")
     target = torch.where(hole, context.aligned[order], query.expand(len(order), -1, -1, -1))
-    composites = torch.cat([poisson_blend(context.aligned[order[i:i + chunk_size]], target[i:i + chunk_size],
-                                          regions[order[i:i + chunk_size]], mode=mode)
+    composites = torch.cat([_poisson_blend(context.aligned[order[i:i + chunk_size]], target[i:i + chunk_size],
+                                           regions[order[i:i + chunk_size]], mode=mode)
                             for i in range(0, len(order), chunk_size)])
     bar.update(1)
     bar.close()

@@ -26,10 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..filters import gradient_magnitude
-from ..images import resize, rgb_to_lab
-from ..validation import check_images, check_number, describe
-from .distance import as_mask
+from ..filters import _gradient_magnitude
+from ..images import _resize, _rgb_to_lab
+from ..validation import check_images, check_mask, check_number, describe
 
 __all__ = ["SCALES", "hole_distance", "context_band", "texture_map", "median_filter", "ContextMatch",
            "match_context"]
@@ -38,22 +37,25 @@ __all__ = ["SCALES", "hole_distance", "context_band", "texture_map", "median_fil
 SCALES = (0.81, 0.90, 1.0)
 
 
+def _hole_distance(hole: torch.Tensor) -> torch.Tensor:
+    from scipy.ndimage import distance_transform_edt
+
+    mask = hole.to("cpu").numpy()
+    if not mask.any():
+        raise ValueError("Le masque « mask » est vide : il n'y a pas de trou à compléter.")
+    return torch.from_numpy(distance_transform_edt(~mask).astype(np.float32)).to(hole.device)
+
+
 def hole_distance(mask) -> torch.Tensor:
     """Distance euclidienne (en pixels) de chaque pixel au trou le plus proche, ``(H, W)`` ; 0 dans le trou.
 
     Transformée de distance exacte de SciPy, calculée une fois par requête sur le CPU puis remise
     sur l'appareil du masque.
     """
-    from scipy.ndimage import distance_transform_edt
-
-    m = as_mask(mask)
+    m = check_mask(mask)
     if m.shape[0] != 1:
         raise ValueError(f"Un seul masque (H,W) est attendu ; reçu : {describe(mask)}.")
-    hole = m[0, 0].to("cpu").numpy()
-    if not hole.any():
-        raise ValueError("Le masque « mask » est vide : il n'y a pas de trou à compléter.")
-    distance = distance_transform_edt(~hole)
-    return torch.from_numpy(distance.astype(np.float32)).to(m.device)
+    return _hole_distance(m[0, 0])
 
 
 def context_band(mask, band: float = 80) -> torch.Tensor:
@@ -63,15 +65,24 @@ def context_band(mask, band: float = 80) -> torch.Tensor:
     return (distance > 0) & (distance <= band)
 
 
-def median_filter(images: torch.Tensor, size: int = 5) -> torch.Tensor:
-    """Filtre médian ``size x size`` canal par canal (bord par réflexion), par ``unfold`` sur l'appareil."""
-    batch, single = check_images(images, "images")
+def _median_filter(batch: torch.Tensor, size: int = 5) -> torch.Tensor:
     r = size // 2
     B, C, H, W = batch.shape
     padded = F.pad(batch.reshape(B * C, 1, H, W), (r, r, r, r), mode="reflect")
     patches = F.unfold(padded, size)                      # (B*C, size², H*W)
-    out = patches.median(dim=1).values.reshape(B, C, H, W)
+    return patches.median(dim=1).values.reshape(B, C, H, W)
+
+
+def median_filter(images: torch.Tensor, size: int = 5) -> torch.Tensor:
+    """Filtre médian ``size x size`` canal par canal (bord par réflexion), par ``unfold`` sur l'appareil."""
+    batch, single = check_images(images, "images")
+    out = _median_filter(batch, size)
     return out[0] if single else out
+
+
+def _texture_map(batch: torch.Tensor, lab: torch.Tensor | None = None) -> torch.Tensor:
+    lab = _rgb_to_lab(batch) if lab is None else lab
+    return _median_filter(_gradient_magnitude(lab[:, :1]) / 8.0, 5)
 
 
 def texture_map(images: torch.Tensor) -> torch.Tensor:
@@ -79,8 +90,9 @@ def texture_map(images: torch.Tensor) -> torch.Tensor:
 
     ``(B,3,H,W)`` RGB dans [0, 1] donne ``(B,1,H,W)`` (unités de L*, de 0 à 100).
     """
-    lab = rgb_to_lab(images)
-    return median_filter(gradient_magnitude(lab[:, :1]) / 8.0, 5)
+    batch, single = check_images(images, "images", channels=3, value_range=(0.0, 1.0), min_size=2)
+    out = _texture_map(batch)
+    return out[0] if single else out
 
 
 @dataclass
@@ -164,12 +176,24 @@ def match_context(image: torch.Tensor, mask, scenes: torch.Tensor, band: float =
     H, W = query.shape[-2:]
     if cands.shape[-2:] != (H, W):
         raise ValueError(f"Les scènes doivent avoir la taille de la requête {(H, W)} ; reçu : {describe(scenes)}.")
+    check_number(band, "band", positive=True)
     check_number(texture_weight, "texture_weight", nonnegative=True)
     check_number(chunk_size, "chunk_size", integer=True, positive=True)
-    hole = as_mask(mask, size=(H, W), device=query.device)[0, 0]
+    for scale in scales:
+        check_number(scale, "scales", positive=True, high=1.0)
+    hole = check_mask(mask, size=(H, W), device=query.device)[0, 0]
+    return _match_context(query[0], hole, cands, band, scales, texture_weight, chunk_size)
+
+
+def _match_context(query: torch.Tensor, hole: torch.Tensor, cands: torch.Tensor, band: float = 80,
+                   scales=SCALES, texture_weight: float = 1.0, chunk_size: int = 16) -> ContextMatch:
+    """:func:`match_context` sur des entrées déjà vérifiées : ``query`` ``(3,H,W)``, ``hole`` ``(H,W)``
+    booléen, ``cands`` ``(K,3,H,W)`` ; ni la requête ni les scènes ne sont relues pour être vérifiées."""
+    H, W = query.shape[-2:]
     if bool(hole.all()):
         raise ValueError("Le masque couvre toute l'image : il n'y a pas de contexte à apparier.")
-    ring = context_band(hole, band)
+    distance = _hole_distance(hole)
+    ring = (distance > 0) & (distance <= band)
     region = ring | hole
     rows = torch.nonzero(region.any(dim=1)).flatten()
     cols = torch.nonzero(region.any(dim=0)).flatten()
@@ -177,9 +201,9 @@ def match_context(image: torch.Tensor, mask, scenes: torch.Tensor, band: float =
     bh, bw = bottom - top, right - left
     weight = ring[top:bottom, left:right].to(query.dtype)
     n_band = float(weight.sum())
-    q_lab = rgb_to_lab(query)[0][:, top:bottom, left:right]
-    q_tex = texture_map(query)[0][:, top:bottom, left:right]
-    template = torch.cat([q_lab, q_tex]) * weight          # canaux : L, a, b, texture
+    q_lab = _rgb_to_lab(query[None])
+    q_tex = _texture_map(query[None], q_lab)[0][:, top:bottom, left:right]
+    template = torch.cat([q_lab[0][:, top:bottom, left:right], q_tex]) * weight          # canaux : L, a, b, texture
     constant = (template * template / weight.clamp_min(1e-12) * (weight > 0)).sum(dim=(1, 2))
 
     K = cands.shape[0]
@@ -189,7 +213,6 @@ def match_context(image: torch.Tensor, mask, scenes: torch.Tensor, band: float =
     best_scale = torch.ones(K, device=query.device)
     best_offset = torch.zeros(K, 2, dtype=torch.long, device=query.device)
     for scale in scales:
-        check_number(scale, "scales", positive=True, high=1.0)
         hs, ws = round(scale * H), round(scale * W)
         if hs < bh or ws < bw:
             continue                                        # le contexte ne tient pas dans la scène réduite
@@ -198,8 +221,9 @@ def match_context(image: torch.Tensor, mask, scenes: torch.Tensor, band: float =
         weight_spectrum = _spectrum(weight.expand(4, -1, -1), hs, ws)
         for first in range(0, K, chunk_size):
             chunk = cands[first:first + chunk_size]
-            scaled = chunk if (hs, ws) == (H, W) else resize(chunk, (hs, ws)).clamp(0, 1)
-            features = torch.cat([rgb_to_lab(scaled), texture_map(scaled)], dim=1)   # (k,4,hs,ws)
+            scaled = chunk if (hs, ws) == (H, W) else _resize(chunk, (hs, ws)).clamp(0, 1)
+            lab = _rgb_to_lab(scaled)
+            features = torch.cat([lab, _texture_map(scaled, lab)], dim=1)   # (k,4,hs,ws)
             cross = _correlate(features, template_spectrum, out_h, out_w)
             energy = _correlate(features**2, weight_spectrum, out_h, out_w)
             ssd = (constant.view(1, 4, 1, 1) - 2 * cross + energy).clamp_min(0) / n_band
@@ -235,7 +259,7 @@ def _place(scenes: torch.Tensor, scales: torch.Tensor, offsets: torch.Tensor, co
     for scale in torch.unique(scales).tolist():
         group = torch.nonzero(scales == scale).flatten()
         hs, ws = round(scale * H), round(scale * W)
-        scaled = scenes[group] if (hs, ws) == (H, W) else resize(scenes[group], (hs, ws)).clamp(0, 1)
+        scaled = scenes[group] if (hs, ws) == (H, W) else _resize(scenes[group], (hs, ws)).clamp(0, 1)
         rows = ys[None] - corner[0] + offsets[group, 0:1]          # (g, H)
         cols = xs[None] - corner[1] + offsets[group, 1:2]          # (g, W)
         inside = ((rows >= 0) & (rows < hs))[:, :, None] & ((cols >= 0) & (cols < ws))[:, None, :]

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from ..images import to_numpy
-from ..validation import check_choice, check_images, check_number, unbatch
-from .distance import as_mask
+from ..validation import check_choice, check_images, check_mask, check_number, unbatch
 
 __all__ = ["diffusion_inpaint"]
 
@@ -49,7 +48,7 @@ def diffusion_inpaint(images: torch.Tensor, mask, radius: float = 3.0, method: s
     batch, single = check_images(images, "images", channels=(1, 3), value_range=(0.0, 1.0))
     check_number(radius, "radius", positive=True)
     check_choice(method, "method", ("telea", "ns"))
-    m = as_mask(mask, size=batch.shape[-2:])
+    m = check_mask(mask, size=batch.shape[-2:])
     if m.shape[0] not in (1, batch.shape[0]):
         raise ValueError(f"Le masque a {m.shape[0]} éléments pour un lot de {batch.shape[0]} images.")
     if not bool(m.any()):

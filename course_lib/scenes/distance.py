@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from ..validation import check_number, check_tensor, describe
+from ..validation import check_mask, check_number, check_tensor, describe
 from .gist import block_average, get_preset
 
 __all__ = ["as_mask", "block_valid_fraction", "expand_block_weights", "descriptor_weights", "weighted_ssd",
@@ -34,24 +34,9 @@ def as_mask(mask, name: str = "mask", size=None, device=None) -> torch.Tensor:
     """Vérifie un masque de trou (``True`` = pixel manquant) et le retourne en ``(B,1,H,W)`` booléen.
 
     Accepte ``(H,W)``, ``(1,H,W)`` ou ``(B,1,H,W)``, booléen ou 0/1. ``size`` impose ``(H, W)``.
+    C'est :func:`course_lib.validation.check_mask`, sous le nom qu'utilisent les modules de scènes.
     """
-    check_tensor(mask, name, ndim=(2, 3, 4))
-    m = mask
-    if m.ndim == 2:
-        m = m[None, None]
-    elif m.ndim == 3:
-        m = m[None]
-    if m.shape[1] != 1:
-        raise ValueError(f"L'argument « {name} » doit être un masque (H,W), (1,H,W) ou (B,1,H,W) ; "
-                         f"reçu : {describe(mask)}.")
-    if size is not None and tuple(m.shape[-2:]) != tuple(size):
-        raise ValueError(f"L'argument « {name} » doit avoir la taille de l'image {tuple(size)} ; "
-                         f"reçu : {describe(mask)}.")
-    if m.dtype != torch.bool:
-        if not bool(((m == 0) | (m == 1)).all()):
-            raise ValueError(f"L'argument « {name} » doit être binaire (booléen ou 0/1), True = pixel manquant.")
-        m = m != 0
-    return m.to(device) if device is not None else m
+    return check_mask(mask, name, size=size, device=device)
 
 
 def block_valid_fraction(mask, n_blocks: int = 4, image_size: int | None = None) -> torch.Tensor:

@@ -38,8 +38,7 @@ import math
 
 import torch
 
-from ..validation import check_choice, check_images, describe, unbatch
-from .distance import as_mask
+from ..validation import check_choice, check_images, check_mask, describe, unbatch
 
 __all__ = ["poisson_blend", "guidance_field", "divergence", "dst1", "solve_dirichlet", "blend_rectangle"]
 
@@ -170,9 +169,15 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask, mode: str = 
                          f"{describe(source)} et {describe(target)}.")
     if src.device != tgt.device:
         raise ValueError("« source » et « target » doivent être sur le même appareil.")
-    m = as_mask(mask, size=tgt.shape[-2:], device=tgt.device)
+    m = check_mask(mask, size=tgt.shape[-2:], device=tgt.device)
     if m.shape[0] not in (1, tgt.shape[0]):
         raise ValueError(f"Le masque a {m.shape[0]} éléments pour un lot de {tgt.shape[0]} images.")
+    return unbatch(_poisson_blend(src, tgt, m, mode, clamp), single)
+
+
+def _poisson_blend(src: torch.Tensor, tgt: torch.Tensor, m: torch.Tensor, mode: str = "seamless",
+                   clamp: bool = True) -> torch.Tensor:
+    """:func:`poisson_blend` sur des lots ``(B,C,H,W)`` déjà vérifiés et un masque ``(1 ou B,1,H,W)`` booléen."""
     if not bool(m.any()):
         raise ValueError("Le masque « mask » est vide : aucun pixel à mélanger.")
     if bool(m.all(dim=(1, 2, 3)).any()):
@@ -191,4 +196,4 @@ def poisson_blend(source: torch.Tensor, target: torch.Tensor, mask, mode: str = 
     solved = solve_dirichlet(t, divergence(gx, gy))
     out = tgt.clone()
     out[..., top:bottom, left:right] = solved.clamp(0, 1) if clamp else solved
-    return unbatch(out, single)
+    return out

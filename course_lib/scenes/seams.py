@@ -30,8 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..validation import check_images, check_number, describe
-from .distance import as_mask
+from ..validation import check_images, check_mask, check_number, describe
 
 __all__ = ["Seam", "seam_costs", "graph_cut_seam", "seam_boundary", "K_DISTANCE"]
 
@@ -95,10 +94,6 @@ def graph_cut_seam(image: torch.Tensor, scene: torch.Tensor, mask, band: float =
     ----------
     Hays et Efros (2007), §5.
     """
-    import maxflow
-
-    from .context import hole_distance
-
     query, single = check_images(image, "image", channels=3)
     other, _ = check_images(scene, "scene", channels=3)
     if not single or other.shape != query.shape:
@@ -107,10 +102,24 @@ def graph_cut_seam(image: torch.Tensor, scene: torch.Tensor, mask, band: float =
     check_number(band, "band", positive=True)
     check_number(k, "k", nonnegative=True)
     H, W = query.shape[-2:]
-    hole = as_mask(mask, size=(H, W), device=query.device)[0, 0]
-    dist = hole_distance(hole) if distance is None else distance.to(query.device)
-    covered = torch.ones(H, W, dtype=torch.bool, device=query.device) if coverage is None \
-        else coverage.reshape(H, W).bool().to(query.device)
+    hole = check_mask(mask, size=(H, W), device=query.device)[0, 0]
+    covered = None if coverage is None else coverage.reshape(H, W).bool().to(query.device)
+    return _graph_cut_seam(query[0], other[0], hole, band, covered, k, distance)
+
+
+def _graph_cut_seam(query: torch.Tensor, scene: torch.Tensor, hole: torch.Tensor, band: float = 80,
+                    covered: torch.Tensor | None = None, k: float = K_DISTANCE,
+                    distance: torch.Tensor | None = None) -> Seam:
+    """:func:`graph_cut_seam` sur des entrées déjà vérifiées : ``query`` et ``scene`` ``(3,H,W)``, ``hole``
+    et ``covered`` ``(H,W)`` booléens (les images ne sont pas relues pour être vérifiées)."""
+    import maxflow
+
+    from .context import _hole_distance
+
+    H, W = query.shape[-2:]
+    dist = _hole_distance(hole) if distance is None else distance.to(query.device)
+    if covered is None:
+        covered = torch.ones(H, W, dtype=torch.bool, device=query.device)
     if bool((hole & ~covered).any()):
         raise ValueError("La scène alignée ne couvre pas tout le trou : elle ne peut pas le remplir.")
     free = (dist > 0) & (dist <= band) & covered          # pixels où la couture peut passer
@@ -121,7 +130,7 @@ def graph_cut_seam(image: torch.Tensor, scene: torch.Tensor, mask, band: float =
     left, right = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, W)
 
     # Tout ce qui sort de la coupe passe en NumPy (float64) pour PyMaxflow, qui tourne sur le CPU.
-    cost = seam_costs(query[0], other[0])[top:bottom, left:right].double().cpu().numpy()
+    cost = seam_costs(query, scene)[top:bottom, left:right].double().cpu().numpy()
     hole_np = hole[top:bottom, left:right].cpu().numpy()
     free_np = free[top:bottom, left:right].cpu().numpy()
     dist_np = dist[top:bottom, left:right].double().cpu().numpy()

@@ -30,27 +30,15 @@ Ce module suit le pseudo-code des auteurs
 - constantes des auteurs : ``ErrThreshold = 0.1``, ``MaxErrThreshold = 0.3``, pixels dans [0, 1] ;
   en couleur, la différence d'un pixel est la somme sur les canaux.
 
-**Vectorisation.** La SSD d'un lot de gabarits contre toutes les fenêtres de l'exemple est une
-corrélation : avec :math:`m = G \\cdot V` (gaussienne fois masque valide),
-:math:`\\sum_k m_k (T_k - S_{n,k})^2 = \\sum_k m_k T_k^2 - 2 \\sum_k m_k T_k S_{n,k} + \\sum_k m_k S_{n,k}^2`,
-soit un produit matriciel entre les gabarits et les fenêtres dépliées de l'exemple (``unfold``, la
-convolution « im2col »), sur l'appareil de l'exemple. Aucune boucle Python ne parcourt les positions
-de l'exemple. À chaque passe :
-
-1. la SSD de **toute la frontière** contre toutes les fenêtres est calculée d'un coup avec les gabarits
-   du début de la passe (un produit par demi-fenêtre : les pixels remplis de la fenêtre d'un pixel de la
-   frontière tiennent presque toujours dans une moitié, ce qui divise le calcul par près de deux) ;
-2. les pixels d'une passe ne sont pas indépendants (un pixel voit ceux remplis avant lui dans la même
-   passe) : on les regroupe en *niveaux* — un pixel est d'un niveau de plus que le plus haut niveau des
-   pixels de la frontière placés avant lui dans sa fenêtre — et chaque niveau est traité d'un bloc, en
-   ajoutant à la SSD du début de passe la contribution des seuls pixels remplis depuis (quelques colonnes) ;
-3. les fenêtres proches du minimum (à l'erreur d'arrondi près) sont recalculées par la somme directe,
-   sans la soustraction de grands nombres voisins du développement : l'ensemble des candidats est celui
-   du pseudo-code.
-
-Le résultat est identique, pixel pour pixel, à la boucle séquentielle du pseudo-code (les tests le
-comparent à une transcription littérale). Sur le CPU, la croissance tourne sur un seul fil : elle
-enchaîne des milliers de petites opérations que le pool de fils ralentit.
+**Deux chemins, un résultat.** Ce fichier est la version *lisible* : ``GrowImage``, ``FindMatches`` et
+``RandomPick`` s'y lisent pixel par pixel, comme dans le pseudo-code, la distance de ``FindMatches`` étant
+calculée d'un coup pour toutes les fenêtres de l'exemple (``unfold``). Les fonctions publiques
+(:func:`synthesize`, :func:`fill`, :func:`grow_step`) passent par défaut par un *chemin rapide*
+(``_efros_leung_fast``) : la SSD de toute la frontière en produits matriciels, les pixels d'une passe
+traités par groupes indépendants, les candidats recalculés exactement. Les deux donnent la même image, pixel
+pour pixel, que la transcription littérale du pseudo-code (les tests les y comparent) ; ``fast=False``
+exécute la version lisible. Sur le CPU, la croissance tourne sur un seul fil : elle enchaîne des milliers de
+petites opérations que le pool de fils ralentit.
 
 **Tirages aléatoires.** Un ``torch.Generator`` (CPU) rend tout reproductible : ``synthesize`` tire
 le coin du germe 3x3 (``randint`` sur les lignes puis les colonnes) ; chaque passe tire une
@@ -74,6 +62,7 @@ import torch.nn.functional as F
 
 from ..filters import gaussian_kernel2d
 from ..validation import check_images, check_mask, check_number, check_size, check_tensor, describe
+from . import _efros_leung_fast as fast_path
 from ._threads import single_thread_on_cpu
 
 __all__ = ["ERR_THRESHOLD", "MAX_ERR_THRESHOLD", "SIGMA_DIVISOR", "gaussian_mask", "masked_ssd",
@@ -85,8 +74,8 @@ ERR_THRESHOLD = 0.1
 MAX_ERR_THRESHOLD = 0.3
 #: Écart-type de la gaussienne : ``window / SIGMA_DIVISOR``.
 SIGMA_DIVISOR = 6.4
-#: Taille maximale (éléments) de la SSD de toute une frontière calculée d'un coup.
-_BASE_LIMIT = 1 << 26
+#: Taille maximale (éléments) d'un bloc de la distance calculée d'un coup par :func:`masked_ssd`.
+_CHUNK = 1 << 24
 
 
 # --------------------------------------------------------------------------- vérifications
@@ -133,64 +122,27 @@ def gaussian_mask(window: int, device=None, dtype=torch.float32) -> torch.Tensor
     return gaussian_kernel2d(window, window / SIGMA_DIVISOR, device=device, dtype=dtype)
 
 
-class _SampleWindows:
-    """Les fenêtres ``window x window`` de l'exemple, dépliées une fois pour toutes (im2col)."""
+def _sample_windows(sample: torch.Tensor, window: int) -> torch.Tensor:
+    """Toutes les fenêtres ``window x window`` de l'exemple, une par ligne : ``(N, C * window * window)``,
+    rangées dans l'ordre de balayage de leur coin haut-gauche."""
+    return F.unfold(sample[None], window)[0].t()
 
-    def __init__(self, sample: torch.Tensor, window: int, positions: torch.Tensor | None = None):
-        channels, height, width = sample.shape
-        self.window, self.half, self.channels = window, window // 2, channels
-        self.out_shape = (height - window + 1, width - window + 1)
-        # Développement sur des valeurs centrées (la SSD n'en dépend pas) : des termes plus petits,
-        # donc moins d'erreur d'arrondi dans la soustraction.
-        self.mean = sample.mean()
-        centred = F.unfold((sample - self.mean)[None], window)[0]     # (C*K, N), canal puis ligne
-        self.weights = torch.cat([-2.0 * centred, centred * centred], 0)
-        self.scale = (sample - self.mean).abs().max() ** 2
-        self.patches = F.unfold(sample[None], window)[0].t().contiguous()   # (N, C*K), pour la somme directe
-        h = self.half
-        self.centres = sample[:, h:height - h, h:width - h].reshape(channels, -1)   # (C, N)
-        self.penalty = None
-        if positions is not None:                                    # fenêtres interdites : +inf
-            self.penalty = torch.zeros(positions.numel(), dtype=sample.dtype, device=sample.device)
-            self.penalty.masked_fill_(~positions.reshape(-1).to(sample.device), float("inf"))
-        self.gauss = gaussian_mask(window, device=sample.device, dtype=sample.dtype).reshape(-1)
-        # Erreur d'arrondi d'un produit scalaire de n termes : environ sqrt(n) epsilons fois la somme
-        # des valeurs absolues des termes, elle-même au plus 2 (own + TotWeight * scale) ; facteur 4 de sûreté.
-        self.rounding = 8.0 * (2 * channels * window * window) ** 0.5 * torch.finfo(sample.dtype).eps
 
-    def terms(self, templates: torch.Tensor, weights: torch.Tensor):
-        """Les lignes ``[m (T - moyenne), m]`` du développement, et ``own = sum m (T - moyenne)^2``."""
-        mc = weights if self.channels == 1 else weights.repeat(1, self.channels)
-        centred = templates - self.mean
-        mt = mc * centred
-        return torch.cat([mt, mc], 1), (mt * centred).sum(1)
+def _distance(templates: torch.Tensor, weights: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+    """La distance de ``FindMatches``, telle que l'écrit l'article, pour chaque gabarit et chaque fenêtre.
 
-    def bound(self, own: torch.Tensor, total: torch.Tensor) -> torch.Tensor:
-        """Borne (par gabarit) de l'erreur d'arrondi de la SSD développée, non normalisée."""
-        return self.rounding * (own + total * self.scale)
-
-    def expanded(self, templates: torch.Tensor, weights: torch.Tensor, total: torch.Tensor):
-        """SSD *non normalisée* de chaque gabarit ``(B, C*K)`` contre chaque fenêtre, par produit matriciel.
-
-        Retourne la SSD ``(B, N)`` et une borne ``(B,)`` de son erreur d'arrondi.
-        """
-        rows, own = self.terms(templates, weights)
-        ssd = torch.addmm(own[:, None], rows, self.weights)
-        return (ssd if self.penalty is None else ssd + self.penalty), self.bound(own, total)
-
-    def direct(self, templates, weights, total, rows, cols) -> torch.Tensor:
-        """SSD normalisée par la somme directe, pour les couples (gabarit ``rows``, fenêtre ``cols``)."""
-        mc = weights if self.channels == 1 else weights.repeat(1, self.channels)
-        chunk = max(1, (1 << 22) // max(1, templates.shape[1]))
-        if rows.numel() <= chunk:
-            diff = templates[rows] - self.patches[cols]
-            return (diff * diff * mc[rows]).sum(1) / total[rows]
-        out = torch.empty(rows.numel(), dtype=templates.dtype, device=templates.device)
-        for start in range(0, rows.numel(), chunk):
-            r, c = rows[start:start + chunk], cols[start:start + chunk]
-            diff = templates[r] - self.patches[c]
-            out[start:start + chunk] = (diff * diff * mc[r]).sum(1) / total[r]
-        return out
+    ``templates`` ``(B, C*K)``, ``weights`` ``(B, K)`` (``G * ValidMask``), ``windows`` ``(N, C*K)`` ;
+    retourne ``(B, N)`` : :math:`\\sum_k G_k V_k \\sum_c (T_{c,k} - S_{c,k})^2 / \\sum_k G_k V_k`.
+    """
+    channels = templates.shape[1] // weights.shape[1]
+    out = []
+    step = max(1, _CHUNK // max(1, windows.numel()))
+    for first in range(0, templates.shape[0], step):
+        t, w = templates[first:first + step], weights[first:first + step]
+        diff = t[:, None, :] - windows[None]                                   # T - S, (b, N, C*K)
+        repeated = w if channels == 1 else w.repeat(1, channels)               # G * ValidMask, par canal
+        out.append((diff * diff * repeated[:, None, :]).sum(2) / w.sum(1, keepdim=True))
+    return torch.cat(out)
 
 
 def _as_batch_templates(templates, valid, sample):
@@ -225,8 +177,8 @@ def masked_ssd(templates: torch.Tensor, valid: torch.Tensor, sample: torch.Tenso
     .. math:: d(i, j) = \\frac{\\sum_{k} G_k V_k \\sum_c (T_{c,k} - S_{c,(i,j)+k})^2}{\\sum_k G_k V_k}
 
     avec :math:`G` la gaussienne d'écart-type ``window / 6.4`` et :math:`V` le masque des pixels
-    remplis du gabarit. Calculée pour tout un lot de gabarits par un produit matriciel avec les
-    fenêtres dépliées de l'exemple.
+    remplis du gabarit. Toutes les fenêtres de l'exemple sont dépliées d'un coup (``unfold``) : aucune
+    boucle sur les positions de l'exemple.
 
     Paramètres
     ----------
@@ -253,11 +205,11 @@ def masked_ssd(templates: torch.Tensor, valid: torch.Tensor, sample: torch.Tenso
     sample = sample_batch[0]
     t, v, single = _as_batch_templates(templates, valid, sample)
     window = _check_window(t.shape[-1], sample.shape[-2:])
-    index = _SampleWindows(sample, window)
-    weights = index.gauss * v.reshape(v.shape[0], -1)
-    total = weights.sum(1)
-    ssd = index.expanded(t.reshape(t.shape[0], -1), weights, total)[0] / total[:, None]
-    ssd = ssd.clamp(min=0.0).reshape(t.shape[0], *index.out_shape)
+    batch = t.shape[0]
+    gauss = gaussian_mask(window, device=sample.device, dtype=sample.dtype).reshape(-1)
+    t = torch.where(v[:, None], t, 0.0)                       # les pixels vides ne comptent pas (même NaN)
+    ssd = _distance(t.reshape(batch, -1), gauss * v.reshape(batch, -1), _sample_windows(sample, window))
+    ssd = ssd.reshape(batch, sample.shape[-2] - window + 1, sample.shape[-1] - window + 1)
     return ssd[0] if single else ssd
 
 
@@ -285,14 +237,7 @@ def find_matches(ssd: torch.Tensor, err_threshold: float = ERR_THRESHOLD) -> tor
 
 # --------------------------------------------------------------------------- GrowImage
 
-def unfilled_neighbors(filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """La frontière : pixels vides dont au moins un des 8 voisins est rempli, dans l'ordre de balayage.
-
-    Retourne ``(indices, nombres)`` : les indices à plat (``y * W + x``) des pixels de la frontière
-    et leur nombre de voisins remplis (de 1 à 8).
-    """
-    check_tensor(filled, "filled", ndim=2)
-    filled = filled != 0
+def _unfilled_neighbors(filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     around = F.avg_pool2d(filled[None, None].float(), 3, stride=1, padding=1, count_include_pad=True)
     counts = (around[0, 0] * 9).round().long() - filled.long()           # voisins remplis (8-voisinage)
     frontier = (~filled) & (counts > 0)
@@ -300,164 +245,106 @@ def unfilled_neighbors(filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return indices, counts.reshape(-1)[indices]
 
 
-class _Grower:
-    """L'état d'une croissance : image, pixels remplis et ordre de remplissage, à plat avec une marge vide."""
+def unfilled_neighbors(filled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """La frontière : pixels vides dont au moins un des 8 voisins est rempli, dans l'ordre de balayage.
 
-    def __init__(self, image, filled, sample, window, err_threshold, sample_valid=None):
-        self.window, self.half = window, window // 2
-        self.err_threshold = err_threshold
-        h = self.half
-        self.height, self.width = image.shape[-2:]
-        self.padded_width = self.width + 2 * h
-        self.windows = _SampleWindows(sample, window, sample_valid)
-        channels = image.shape[0]
-        self.image = F.pad(image, (h, h, h, h)).reshape(channels, -1)              # (C, P)
-        known = F.pad(filled[None].to(image.dtype), (h, h, h, h))[0].reshape(-1)
-        self.known = known                                                        # (P,) 1 = rempli
-        self.order = torch.where(known > 0, 0, -1).to(torch.int32)
-        offsets = torch.arange(window, device=image.device)
-        self.offsets = (offsets[:, None] * self.padded_width + offsets[None, :]).reshape(1, -1)  # (1, K)
-        self.centre = h * self.padded_width + h
-        self.passes = 0
-        # Demi-fenêtres (avec la ligne ou la colonne du centre) : au début d'une passe, les pixels remplis
-        # de la fenêtre d'un pixel de la frontière tiennent presque toujours dans l'une d'elles.
-        r = offsets.repeat_interleave(window)
-        c = offsets.repeat(window)
-        halves = torch.stack([r <= h, r >= h, c <= h, c >= h])                    # (4, K)
-        rows = halves.repeat(1, 2 * channels)                                     # lignes de [m T, m]
-        self.halves = halves
-        self.half_rows = [part.nonzero().squeeze(1) for part in rows]
-        self.half_weights = [self.windows.weights[index] for index in self.half_rows]
+    Retourne ``(indices, nombres)`` : les indices à plat (``y * W + x``) des pixels de la frontière
+    et leur nombre de voisins remplis (de 1 à 8).
+    """
+    check_tensor(filled, "filled", ndim=2)
+    return _unfilled_neighbors(filled != 0)
 
-    def _grid(self, flat: torch.Tensor) -> torch.Tensor:
-        h = self.half
-        return flat.reshape(-1, self.height + 2 * h, self.padded_width)[:, h:h + self.height, h:h + self.width]
 
-    def inner_filled(self) -> torch.Tensor:
-        return self._grid(self.known)[0] > 0
+def _pixel_list(filled: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``PixelList = GetUnfilledNeighbors(Image)`` : la frontière dans un ordre aléatoire (``randperm``), puis
+    triée (tri stable) par nombre décroissant de voisins remplis : les pixels les mieux entourés d'abord."""
+    indices, counts = _unfilled_neighbors(filled)
+    permutation = torch.randperm(indices.numel(), generator=generator).to(indices.device)
+    indices, counts = indices[permutation], counts[permutation]
+    return indices[torch.sort(counts, descending=True, stable=True).indices]
+
+
+class _ReadableGrower:
+    """``GrowImage`` pixel par pixel, dans les mots du pseudo-code (même interface que ``fast_path.Grower``)."""
+
+    def __init__(self, image, filled, sample, window, gauss, err_threshold, allowed=None):
+        h = window // 2
+        self.window, self.err_threshold, self.gauss = window, err_threshold, gauss
+        self.size = filled.shape
+        self.image = F.pad(image, (h, h, h, h))                      # une marge vide d'une demi-fenêtre
+        self.known = F.pad(filled.to(image.dtype), (h, h, h, h)) > 0
+        self.order = torch.where(filled, 0, -1).to(torch.int32)
+        self.windows = _sample_windows(sample, window)               # S : toutes les fenêtres de l'exemple
+        self.centres = sample[:, h:sample.shape[1] - h, h:sample.shape[2] - h].reshape(sample.shape[0], -1)
+        self.allowed = None if allowed is None else allowed.reshape(-1)
+        self.passes, self.device = 0, image.device
+
+    def filled(self) -> torch.Tensor:
+        h, (height, width) = self.window // 2, self.size
+        return self.known[h:h + height, h:h + width]
+
+    def remaining(self) -> int:
+        return int((~self.filled()).sum())
 
     def result(self):
-        return self._grid(self.image), self.inner_filled(), self._grid(self.order)[0]
+        h, (height, width) = self.window // 2, self.size
+        return self.image[:, h:h + height, h:h + width].clone(), self.filled().clone(), self.order.clone()
 
-    def _levels(self, ys: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        """Niveau de dépendance de chaque pixel de la liste ordonnée (voir la docstring du module).
-
-        Le pixel ``j`` dépend du pixel ``i < j`` quand ``i`` est dans sa fenêtre ; son niveau est la longueur
-        du plus long chemin de dépendances qui y mène, obtenue par relaxations successives sur ces arêtes.
-        """
-        count = ys.numel()
-        order = torch.arange(count, device=ys.device)
-        edges = []
-        for first in range(0, count, 2048):                      # par morceaux : mémoire bornée
-            rows = slice(first, first + 2048)
-            close = ((ys[rows, None] - ys[None]).abs() <= self.half) & ((xs[rows, None] - xs[None]).abs() <= self.half)
-            pairs = (close & (order[rows, None] < order[None])).nonzero()
-            edges.append(pairs + torch.tensor([first, 0], device=ys.device))
-        source, target = torch.cat(edges).unbind(1)
-        levels = torch.zeros(count, dtype=torch.long, device=ys.device)
-        while True:
-            longer = levels.scatter_reduce(0, target, levels[source] + 1, "amax")
-            if torch.equal(longer, levels):
-                return levels
-            levels = longer
-
-    def step(self, max_err: float, generator: torch.Generator) -> int:
-        """Une passe de ``GrowImage`` ; retourne le nombre de pixels remplis."""
-        device = self.image.device
-        indices, counts = unfilled_neighbors(self.inner_filled())
-        total = indices.numel()
-        if total == 0:
-            return 0
-        permutation = torch.randperm(total, generator=generator).to(device)
-        uniforms = torch.rand(total, generator=generator, dtype=torch.float64)
-        indices, counts = indices[permutation], counts[permutation]
-        indices = indices[torch.sort(counts, descending=True, stable=True).indices]   # PixelList
-        ys, xs = indices // self.width, indices % self.width
-        levels = self._levels(ys, xs)
-        # Les pixels rangés par niveau (ordre stable) : chaque niveau est une tranche contiguë.
-        levels, by_level = torch.sort(levels, stable=True)
-        bounds = torch.searchsorted(levels, torch.arange(int(levels[-1]) + 2, device=device)).tolist()
-        corners = (ys * self.padded_width + xs)[by_level]         # coin haut-gauche de chaque fenêtre, à plat
-        precise = torch.float64 if device.type != "mps" else torch.float32
-        uniforms = uniforms.to(device)[by_level].to(precise)
+    def step(self, max_err_threshold: float, generator: torch.Generator) -> int:
+        """Une passe : chaque pixel de ``PixelList``, dans l'ordre, voit ceux remplis avant lui."""
+        w, t = self.window, self.err_threshold
+        pixel_list = _pixel_list(self.filled(), generator)
+        uniforms = torch.rand(pixel_list.numel(), generator=generator, dtype=torch.float64).tolist()
         self.passes += 1
-        base = self._base(corners) if total * self.windows.weights.shape[1] <= _BASE_LIMIT else None
-        done = torch.zeros((), dtype=torch.long, device=device)
-        for level in range(len(bounds) - 1):
-            part = slice(bounds[level], bounds[level + 1])
-            start = None if base is None else (base[0][part], base[1][part])
-            done += self._fill_batch(corners[part], uniforms[part], max_err, start)
-        return int(done)
+        progress = 0
+        for pixel, u in zip(pixel_list.tolist(), uniforms):
+            y, x = divmod(pixel, self.size[1])
+            # Template = GetNeighborhoodWindow(Pixel) ; ValidMask : ses pixels remplis.
+            template = self.image[:, y:y + w, x:x + w].reshape(1, -1)
+            valid = self.known[y:y + w, x:x + w].reshape(1, -1)
+            # BestMatches = FindMatches(Template, SampleImage)
+            ssd = _distance(template, self.gauss * valid, self.windows)[0]
+            if self.allowed is not None:
+                ssd = ssd.masked_fill(~self.allowed, float("inf"))
+            best_matches = (ssd <= ssd.min() * (1 + t)).nonzero().squeeze(1)   # dans l'ordre de balayage
+            # BestMatch = RandomPick(BestMatches)
+            best = best_matches[int(u * best_matches.numel())]
+            if bool(ssd[best] < max_err_threshold):                # BestMatch.error < MaxErrThreshold
+                self.image[:, y + w // 2, x + w // 2] = self.centres[:, best]
+                self.known[y + w // 2, x + w // 2] = True
+                self.order[y, x] = self.passes
+                progress += 1
+        return progress
 
-    def _templates(self, corners):
-        """Gabarits ``(B, C*K)`` et poids ``G * ValidMask`` ``(B, K)`` des fenêtres de coins ``corners``."""
-        flat = corners[:, None] + self.offsets                                    # (B, K)
-        channels = self.windows.channels
-        if channels == 1:
-            templates = self.image[0][flat]
-        else:
-            templates = self.image[:, flat].permute(1, 0, 2).reshape(corners.numel(), -1)
-        return templates, self.windows.gauss * self.known[flat]
 
-    def _base(self, corners):
-        """La SSD de toute la frontière contre toutes les fenêtres de l'exemple, avec les gabarits du début
-        de la passe : un produit matriciel par demi-fenêtre ; chaque niveau n'ajoute ensuite que la
-        contribution des pixels remplis depuis (une poignée de colonnes)."""
-        windows = self.windows
-        templates, weights = self._templates(corners)
-        rows, _ = windows.terms(templates, weights)
-        ssd = torch.empty(corners.numel(), windows.weights.shape[1], dtype=rows.dtype, device=rows.device)
-        outside = weights > 0
-        remaining = torch.ones(corners.numel(), dtype=torch.bool, device=rows.device)
-        for half, index, matrix in zip(self.halves, self.half_rows, self.half_weights):
-            members = (remaining & ~(outside & ~half).any(1)).nonzero().squeeze(1)
-            if members.numel():
-                ssd[members] = rows[members][:, index] @ matrix
-                remaining[members] = False
-        members = remaining.nonzero().squeeze(1)
-        if members.numel():
-            ssd[members] = rows[members] @ windows.weights
-        return rows, ssd
+def _grower(image, filled, sample, window, err_threshold, allowed=None, fast=True):
+    """L'état d'une croissance : le chemin rapide ou la version lisible (mêmes résultats)."""
+    gauss = gaussian_mask(window, device=sample.device, dtype=sample.dtype).reshape(-1)
+    kind = fast_path.Grower if fast else _ReadableGrower
+    return kind(image, filled, sample, window, gauss, float(err_threshold), allowed)
 
-    def _fill_batch(self, corners, uniforms, max_err, start=None) -> torch.Tensor:
-        windows, t = self.windows, self.err_threshold
-        templates, weights = self._templates(corners)
-        total = weights.sum(1)                                                   # TotWeight
-        if start is None:
-            expanded, error = windows.expanded(templates, weights, total)
-        else:
-            rows, own = windows.terms(templates, weights)
-            change = rows - start[0]                 # non nul aux pixels remplis depuis le début de la passe
-            columns = change.any(0).nonzero().squeeze(1)
-            expanded = start[1] + own[:, None]
-            if columns.numel():
-                expanded = expanded.addmm_(change[:, columns], windows.weights[columns])
-            if windows.penalty is not None:
-                expanded = expanded + windows.penalty
-            error = 2.0 * windows.bound(own, total)                          # deux produits : deux arrondis
-        # Candidats exacts : la somme directe sur les fenêtres qui, à l'erreur d'arrondi près, peuvent
-        # être à moins de (1 + t) fois le minimum.
-        limit = (expanded.amin(1) + error) * (1 + t) + error
-        near_rows, near_cols = (expanded <= limit[:, None]).nonzero(as_tuple=True)
-        ssd = windows.direct(templates, weights, total, near_rows, near_cols)
-        smallest = torch.full_like(total, float("inf")).scatter_reduce(0, near_rows, ssd, "amin")
-        candidate = ssd <= smallest[near_rows] * (1 + t)                         # min(SSD) * (1 + ErrThreshold)
-        # RandomPick : le candidat de rang floor(u * n) de chaque gabarit, trouvé dans le cumul des candidats.
-        count = torch.bincount(near_rows, weights=candidate.to(uniforms.dtype), minlength=corners.numel())
-        pick = torch.minimum(torch.floor(uniforms * count), count - 1) + (torch.cumsum(count, 0) - count)
-        chosen = torch.searchsorted(torch.cumsum(candidate, 0), pick.long() + 1)
-        error, position = ssd[chosen], near_cols[chosen]
-        accept = error < max_err                                                 # BestMatch.error < MaxErrThreshold
-        where = corners + self.centre
-        self.image[:, where] = torch.where(accept, windows.centres[:, position], self.image[:, where])
-        self.known[where] = torch.where(accept, 1.0, self.known[where])
-        self.order[where] = torch.where(accept, self.passes, self.order[where])
-        return accept.sum()
+
+def _grow(grower, generator, max_err: float, progress: bool, description: str) -> None:
+    """``GrowImage`` : des passes jusqu'à remplir l'image ; ``MaxErrThreshold * 1.1`` après une passe vaine."""
+    from tqdm.auto import tqdm
+
+    remaining = grower.remaining()
+    with tqdm(total=remaining, desc=description, unit="px", disable=not progress, leave=False) as bar, \
+            torch.no_grad(), single_thread_on_cpu(grower.device):
+        try:
+            while remaining > 0:
+                done = grower.step(max_err, generator)
+                if done == 0:
+                    max_err *= 1.1                                   # aucun progrès : on relâche le seuil
+                remaining -= done
+                bar.update(done)
+        except KeyboardInterrupt:
+            warnings.warn(f"Synthèse interrompue : {remaining} pixel(s) restent vides (valeur 0).", stacklevel=3)
 
 
 def grow_step(image: torch.Tensor, filled: torch.Tensor, sample: torch.Tensor, window: int = 11,
               max_err_threshold: float = MAX_ERR_THRESHOLD, generator: torch.Generator | None = None,
-              err_threshold: float = ERR_THRESHOLD):
+              err_threshold: float = ERR_THRESHOLD, fast: bool = True):
     """Une passe de ``GrowImage`` : remplit la frontière de ``image`` en échantillonnant ``sample``.
 
     Paramètres
@@ -476,6 +363,8 @@ def grow_step(image: torch.Tensor, filled: torch.Tensor, sample: torch.Tensor, w
         Générateur CPU des tirages (voir le protocole dans la docstring du module).
     err_threshold : float
         ``ErrThreshold``.
+    fast : bool
+        Le chemin rapide (par défaut) ou la version lisible, pixel par pixel ; même résultat.
 
     Retourne
     --------
@@ -501,33 +390,16 @@ def grow_step(image: torch.Tensor, filled: torch.Tensor, sample: torch.Tensor, w
     if not bool(filled.any()):
         raise ValueError("Le masque « filled » ne contient aucun pixel rempli : il faut un germe pour grandir.")
     generator = generator if generator is not None else _generator(None)
-    grower = _Grower(image.clone(), filled, sample.to(image), window, float(err_threshold))
-    with single_thread_on_cpu(image.device):
+    grower = _grower(image, filled, sample.to(image), window, err_threshold, fast=fast)
+    with torch.no_grad(), single_thread_on_cpu(image.device):
         done = grower.step(float(max_err_threshold), generator)
     new_image, new_filled, _ = grower.result()
     return new_image.contiguous(), new_filled.contiguous(), done > 0
 
 
-def _grow(grower: _Grower, generator, max_err: float, progress: bool, description: str) -> None:
-    from tqdm.auto import tqdm
-
-    remaining = int((~grower.inner_filled()).sum())
-    with tqdm(total=remaining, desc=description, unit="px", disable=not progress, leave=False) as bar, \
-            single_thread_on_cpu(grower.image.device):
-        try:
-            while remaining > 0:
-                done = grower.step(max_err, generator)
-                if done == 0:
-                    max_err *= 1.1                                   # aucun progrès : on relâche le seuil
-                remaining -= done
-                bar.update(done)
-        except KeyboardInterrupt:
-            warnings.warn(f"Synthèse interrompue : {remaining} pixel(s) restent vides (valeur 0).", stacklevel=3)
-
-
 def synthesize(sample: torch.Tensor, out_size, window: int = 11, seed: int | None = None,
                err_threshold: float = ERR_THRESHOLD, max_err_threshold: float = MAX_ERR_THRESHOLD,
-               progress: bool = True, return_order: bool = False):
+               progress: bool = True, return_order: bool = False, fast: bool = True):
     """Fait pousser une texture de taille ``out_size`` à partir d'un germe 3x3 pris dans ``sample``.
 
     Paramètres
@@ -547,6 +419,8 @@ def synthesize(sample: torch.Tensor, out_size, window: int = 11, seed: int | Non
         Barre de progression (tqdm). Une interruption (Ctrl-C) rend la texture partielle.
     return_order : bool
         Retourne aussi la passe à laquelle chaque pixel a été rempli (0 : le germe), ``(H,W)`` entiers.
+    fast : bool
+        Le chemin rapide (par défaut) ou la version lisible, pixel par pixel (même résultat, bien plus lente).
 
     Retourne
     --------
@@ -576,7 +450,7 @@ def synthesize(sample: torch.Tensor, out_size, window: int = 11, seed: int | Non
     cy, cx = (height - 3) // 2, (width - 3) // 2
     image[:, cy:cy + 3, cx:cx + 3] = sample_image[:, top:top + 3, left:left + 3]
     filled[cy:cy + 3, cx:cx + 3] = True
-    grower = _Grower(image, filled, sample_image, window, float(err_threshold))
+    grower = _grower(image, filled, sample_image, window, err_threshold, fast=fast)
     _grow(grower, generator, float(max_err_threshold), progress, "Efros et Leung")
     result, _, order = grower.result()
     result = result.contiguous() if single else result[None].contiguous()
@@ -585,7 +459,8 @@ def synthesize(sample: torch.Tensor, out_size, window: int = 11, seed: int | Non
 
 def fill(image: torch.Tensor, mask: torch.Tensor, window: int = 11, seed: int | None = None,
          sample: torch.Tensor | None = None, err_threshold: float = ERR_THRESHOLD,
-         max_err_threshold: float = MAX_ERR_THRESHOLD, progress: bool = True, return_order: bool = False):
+         max_err_threshold: float = MAX_ERR_THRESHOLD, progress: bool = True, return_order: bool = False,
+         fast: bool = True):
     """Remplit un trou par synthèse contrainte (Efros et Leung) : les pixels connus servent de germe.
 
     Paramètres
@@ -601,7 +476,7 @@ def fill(image: torch.Tensor, mask: torch.Tensor, window: int = 11, seed: int | 
     sample : torch.Tensor, optionnel
         Exemple ``(C,Hs,Ws)`` où chercher les fenêtres ; par défaut l'image elle-même, dont on
         n'utilise que les fenêtres entièrement connues.
-    err_threshold, max_err_threshold, progress, return_order
+    err_threshold, max_err_threshold, progress, return_order, fast
         Comme :func:`synthesize`.
 
     Retourne
@@ -653,7 +528,7 @@ def fill(image: torch.Tensor, mask: torch.Tensor, window: int = 11, seed: int | 
         else:
             source, positions = sample_batch[0].to(batch), None
         start = torch.where(known[None], batch[b], torch.zeros_like(batch[b]))
-        grower = _Grower(start, known, source, window, float(err_threshold), positions)
+        grower = _grower(start, known, source, window, err_threshold, positions, fast=fast)
         _grow(grower, generator, float(max_err_threshold), progress, "Remplissage du trou")
         result, _, order = grower.result()
         results.append(result)
