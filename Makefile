@@ -11,7 +11,7 @@ TP ?=
 # Le dépôt d'abord sur le chemin d'import (utile avec un .venv partagé entre copies de travail).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH),)
 
-.PHONY: lab test assignments grade bench gpu-check lint install
+.PHONY: lab test assignments grade similarity bench gpu-check lint install
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ assignments: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(TP)" || { echo "Précisez le TP : make grade TP=TP0" >&2; exit 2; }
 	$(BIN)/python -m course_grading $(TP) $(GRADE_ARGS)
+
+## Rapport de similarité d'un TP (TP=TPn) : le code des solutions comparé à course_lib et entre étudiants ;
+## rapport HTML dans assignments/similarite_TPn.html. Options : SIMILARITY_ARGS="--threshold 0.5 --output f.html".
+similarity: $(STAMP)
+	@test -n "$(TP)" || { echo "Précisez le TP : make similarity TP=TP0" >&2; exit 2; }
+	$(BIN)/python -m course_grading.similarity $(TP) $(SIMILARITY_ARGS)
 
 ## Bancs d'essai : chaque ligne compare notre version à une référence mesurée dans la même exécution.
 bench: $(STAMP)
