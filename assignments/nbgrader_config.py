@@ -71,16 +71,24 @@ c.GenerateFeedback.preprocessors = [
     ClearHiddenTests, CSSHTMLHeaderPreprocessor,
 ]
 
-# Formgrader (HTMLExporter de nbgrader, avec son propre gabarit « formgrade ») : le HTML des sorties et des
-# cellules markdown est assaini, les sorties JavaScript ne sont pas rendues, et les filtres de rendu sont
-# bornés (un bloc de code de 4 Mo ou des millions de caractères colorés ne coûtent plus des minutes).
-if importlib.util.find_spec("course_grading") is not None:
+# Formgrader (HTMLExporter de nbgrader) : son propre gabarit « formgrade », étendu par « formgrade_csp » qui
+# n'ajoute qu'une politique de sécurité du contenu (seuls les scripts de nbgrader s'exécutent) ; le HTML des
+# sorties et des cellules markdown est assaini, les sorties JavaScript ne sont pas rendues, et les filtres de
+# rendu sont bornés (un bloc de code de 4 Mo ou des millions de caractères colorés ne coûtent plus des minutes).
+# Le retour aux étudiants garde son gabarit français : FeedbackExporter ne lit pas ces réglages de gabarit.
+_course_grading = importlib.util.find_spec("course_grading")
+if _course_grading is not None and _course_grading.origin:
+    import nbgrader
+
     c.HTMLExporter.sanitize_html = True
-    c.HTMLExporter.filters = {
-        "markdown2html": "course_grading.safe_html.markdown2html",
-        "clean_html": "course_grading.safe_html.clean_html",
-        "ansi2html": "course_grading.safe_html.ansi2html",
-    }
+    c.HTMLExporter.filters = {name: f"course_grading.safe_html.{name}"
+                              for name in ("markdown2html", "clean_html", "ansi2html", "formgrader_csp")}
+    _formgrader_templates = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader",
+                                         "templates")
+    c.HTMLExporter.template_name = "formgrade_csp"
+    c.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(_course_grading.origin), "templates"),
+                                              _formgrader_templates]
+    c.HTMLExporter.extra_template_paths = [_formgrader_templates]     # pour « extends 'formgrade/index.html.j2' »
 
 # Solutions pour les étudiants (dossier solutions/ du dépôt) : ni tests cachés, ni sorties.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme,

@@ -11,7 +11,8 @@ couleurs ANSI) qui coûtent des minutes et des gigaoctets au rendu. Ce module fo
 - :class:`SanitizeNotebook` : un préprocesseur qui borne et nettoie un notebook (sorties tronquées
   avec une mention française, codes ANSI retirés, sorties JavaScript et HTML actif supprimés,
   métadonnées des sorties réduites aux dimensions des images) ;
-- :func:`feedback_csp` : la politique de sécurité du contenu (CSP) des retours HTML.
+- :func:`feedback_csp` : la politique de sécurité du contenu (CSP) des retours HTML ;
+  :func:`formgrader_csp` et le gabarit ``formgrade_csp`` : celle des pages du formgrader.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from nbformat import from_dict
 from traitlets import Bool, Integer
 
 __all__ = ["clean_html", "markdown2html", "ansi2html", "strip_ansi", "truncate", "SanitizeNotebook",
-           "feedback_csp", "script_hash", "MATHJAX_URL", "MATHJAX_CONFIG", "SAFE_FILTERS",
-           "MAX_OUTPUT_CHARS", "MAX_MARKDOWN_CHARS", "MAX_CODE_CHARS", "MAX_IMAGE_CHARS"]
+           "feedback_csp", "script_hash", "formgrader_csp", "formgrader_template_dirs", "FORMGRADER_TEMPLATE",
+           "MATHJAX_URL", "MATHJAX_CONFIG", "SAFE_FILTERS", "MAX_OUTPUT_CHARS", "MAX_MARKDOWN_CHARS",
+           "MAX_CODE_CHARS", "MAX_IMAGE_CHARS"]
 
 MAX_OUTPUT_CHARS = 50_000          # une sortie texte (flux, text/plain, HTML, message d'erreur)
 MAX_MARKDOWN_CHARS = 50_000        # une cellule markdown
@@ -170,6 +172,7 @@ SAFE_FILTERS = {
     "markdown2html": "course_grading.safe_html.markdown2html",
     "clean_html": "course_grading.safe_html.clean_html",
     "ansi2html": "course_grading.safe_html.ansi2html",
+    "formgrader_csp": "course_grading.safe_html.formgrader_csp",
 }
 """Filtres à donner à ``HTMLExporter.filters`` (formgrader) : noms nbconvert -> chemins d'import."""
 
@@ -362,3 +365,61 @@ class SanitizeNotebook(Preprocessor):
                 if sizes:
                     kept[mime] = sizes
         return kept
+
+
+# --------------------------------------------------------------------------- CSP du formgrader
+
+FORMGRADER_TEMPLATE = "formgrade_csp"
+"""Gabarit du formgrader : celui de nbgrader (``formgrade``), plus une CSP dans une balise ``<meta>``."""
+_MATHJAX_CDN = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
+
+
+def formgrader_template_dirs() -> list[str]:
+    """Dossiers de gabarits du formgrader : les nôtres, puis ceux de nbgrader (``formgrade`` s'y trouve)."""
+    from pathlib import Path
+
+    import nbgrader
+
+    return [str(Path(__file__).resolve().parent / "templates"),
+            str(Path(nbgrader.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates")]
+    # (à donner aussi, pour le second, à ``HTMLExporter.extra_template_paths`` : le gabarit l'étend par son chemin)
+
+
+def formgrader_csp(head: str, trusted: str) -> str:
+    """Filtre Jinja : ajoute au début de ``<head>`` la CSP d'une page du formgrader.
+
+    Les seuls scripts en ligne permis sont ceux du gabarit de nbgrader lui-même (``trusted`` : le rendu
+    de ses macros ``header`` et ``nav``, sans contenu d'étudiant), désignés par leur empreinte SHA-256,
+    ainsi que ses deux attributs ``onclick`` (``'unsafe-hashes'``) ; les fichiers de nbgrader viennent du
+    serveur (``'self'``), MathJax de son CDN (``'unsafe-eval'`` : MathJax 2 évalue sa configuration).
+    Un script ou un attribut d'événement venu d'un notebook ne s'exécute donc pas, même si
+    l'assainissement le laissait passer.
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(str(trusted), "html.parser")
+    hashes = []
+    for script in soup.find_all("script"):
+        if script.get("src") is None and script.get("type", "text/javascript") in ("text/javascript", "module"):
+            hashes.append(script_hash(script.string or ""))
+    handlers = [script_hash(str(v)) for tag in soup.find_all(True) for name, v in tag.attrs.items()
+                if name.lower().startswith("on")]
+    policy = "; ".join([
+        "default-src 'self'",
+        " ".join(["script-src 'self' 'unsafe-eval'", *dict.fromkeys(hashes),
+                  *(["'unsafe-hashes'", *dict.fromkeys(handlers)] if handlers else []), _MATHJAX_CDN]),
+        f"style-src 'self' 'unsafe-inline' {_MATHJAX_CDN}",
+        f"font-src 'self' data: {_MATHJAX_CDN}",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "frame-src 'none'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+    ])
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}" />'
+    head = str(head)
+    position = head.lower().find("<head>")
+    if position < 0:
+        return meta + head
+    return head[:position + len("<head>")] + "\n" + meta + head[position + len("<head>"):]

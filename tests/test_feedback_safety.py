@@ -388,11 +388,14 @@ def test_sanitize_notebook_bounds_and_cleans_outputs():
 
 
 def test_course_configuration_keeps_the_formgrader_template():
-    """Le gabarit français n'est réglé que sur l'exportateur du retour, jamais sur HTMLExporter."""
+    """Le gabarit français n'est réglé que sur l'exportateur du retour ; HTMLExporter (le formgrader) garde le
+    gabarit « formgrade » de nbgrader, étendu seulement d'une CSP."""
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT / "assignments")).load_config()
-    assert "template_name" not in config.HTMLExporter and "extra_template_basedirs" not in config.HTMLExporter
+    assert config.HTMLExporter.template_name == "formgrade_csp"
+    template = (ROOT / "course_grading" / "templates" / "formgrade_csp" / "index.html.j2").read_text(encoding="utf-8")
+    assert "{%- extends 'formgrade/index.html.j2' -%}" in template and "feedback" not in template
     assert config.GenerateFeedback.exporter_class == "course_grading.feedback.FeedbackExporter"
     assert config.HTMLExporter.sanitize_html is True
     assert "course_grading.safe_html.SanitizeNotebook" in config.Autograde.autograde_preprocessors
@@ -464,6 +467,10 @@ def _page_scripts(soup, sid: str) -> list[tuple]:
 def test_formgrader_shows_every_submission_without_active_content(course, formgrader, student):
     html = formgrader_page(course, formgrader, student)
     soup = BeautifulSoup(html, "html.parser")
+    csp = soup.head.find(True)
+    assert csp.name == "meta" and csp.get("http-equiv") == "Content-Security-Policy", str(soup.head)[:500]
+    script_src = next(d for d in csp["content"].split(";") if d.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in script_src and "'sha256-" in script_src
     container = soup.find(id="notebook-container")
     assert container is not None and len(container.select("div.cell")) >= 6, html[:2000]
     assert "Tests visibles réussis." in container.get_text()
@@ -495,6 +502,11 @@ MATHJAX_STUB = ("window.MathJax = {Hub: {Queue: function () {}, Config: function
                 "{Interest: function (f) { setTimeout(function () { f('End'); }, 0); }}}}};")
 
 
+# Un script en ligne ajouté à la page (comme s'il avait échappé à l'assainissement) : la CSP doit le bloquer.
+INJECT = ("() => { const s = document.createElement('script'); s.textContent = 'window.__csp = 1'; "
+          "document.body.appendChild(s); return window.__csp; }")
+
+
 def formgrader_tab(browser, formgrader, course, student):
     base, token = formgrader
     context = browser.new_context(viewport={"width": 1300, "height": 900},
@@ -522,6 +534,9 @@ def test_browser_formgrader_shows_the_graded_cells_and_runs_no_student_script(co
             locator.click(no_wait_after=True, timeout=2_000)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__pwned") is None and dialogs == []
+    assert page.evaluate(INJECT) is None, "la CSP du formgrader laisse passer un script en ligne"
+    page.locator("span.name-hidden.glyphicon").first.click()         # un onclick de nbgrader, permis par la CSP
+    assert page.locator("a.name-shown").first.is_visible()
     context.close()
 
 
@@ -550,4 +565,5 @@ def test_browser_feedback_runs_no_student_script(course, browser, student):
     page.locator("div.cell").first.wait_for()
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__pwned") is None and dialogs == []
+    assert page.evaluate(INJECT) is None, "la CSP du retour laisse passer un script en ligne"
     page.close()
