@@ -65,6 +65,45 @@ class _Document:
     name: str
     code: str
     fingerprint: object
+    _spans: list | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Pour chaque caractère du code normalisé, le passage du code d'origine qui l'a produit."""
+        if self._spans is None:
+            filtered, spans = _filtered_spans(self.code)
+            # même normalisation que copydetect (vérifié) ; sinon, pas de surlignage plutôt qu'un faux
+            self._spans = spans if filtered == self.fingerprint.filtered_code else []
+        return self._spans
+
+
+def _filtered_spans(code: str) -> tuple[str, list[tuple[int, int]]]:
+    """Le code normalisé comme ``copydetect.utils.filter_code`` (identifiants ``V``/``F``/``O``, chaînes ``S``,
+    sans espaces ni commentaires), avec la position exacte de chaque caractère dans le code d'origine."""
+    from pygments import lexers, token
+
+    variable = {token.Name, token.Name.Variable, token.Name.Attribute}
+    out, spans = [], []
+    for index, kind, value in lexers.get_lexer_by_name("python").get_tokens_unprocessed(code):
+        if kind in variable:
+            symbol = "V"
+        elif kind in token.Name.Function:
+            symbol = "F"
+        elif kind in token.Name.Class:
+            symbol = "O"
+        elif kind == token.Comment.Preproc or kind == token.Comment.Hashbang:
+            symbol = "P"
+        elif kind in token.Text or kind in token.Comment:
+            continue
+        elif kind in token.Literal.String:
+            symbol = '"' if value in ("'", '"') else "S"
+        else:
+            out.extend(value)                       # mot-clé, opérateur, nombre : gardé tel quel
+            spans.extend((index, index + len(value)) for _ in value)
+            continue
+        out.append(symbol)
+        spans.append((index, index + len(value)))
+    return "".join(out), spans
 
 
 def _fingerprint(name: str, code: str, boilerplate=None, window: int | None = None):
@@ -82,14 +121,37 @@ def _boilerplate_hashes(code: str) -> np.ndarray:
     return np.array(sorted(_fingerprint("énoncé", code, window=1).hashes), dtype=np.int64)
 
 
-def _compare(a: _Document, b: _Document):
-    """(caractères communs, part de a, part de b, tranches de a, tranches de b) — code normalisé."""
-    from copydetect import compare_files
+def _raw_slices(document: _Document, slices) -> list[tuple[int, int]]:
+    """Tranches du code normalisé -> passages du code d'origine (pour le surlignage)."""
+    spans = document.spans
+    if not spans:
+        return []
+    raw = []
+    for start, end in zip(np.asarray(slices[0]).tolist(), np.asarray(slices[1]).tolist()):
+        start, end = max(0, int(start)), min(len(spans), int(end))
+        if start < end:
+            raw.append((spans[start][0], spans[end - 1][1]))
+    return raw
 
-    if not a.fingerprint.hashes or not b.fingerprint.hashes or not (a.fingerprint.hashes & b.fingerprint.hashes):
-        return 0, 0.0, 0.0, None, None
-    overlap, (sim_a, sim_b), (slices_a, slices_b) = compare_files(a.fingerprint, b.fingerprint)
-    return int(overlap), float(sim_a), float(sim_b), slices_a, slices_b
+
+def _compare(a: _Document, b: _Document):
+    """(caractères communs, part de a, part de b, passages de a, passages de b).
+
+    Comme ``copydetect.compare_files`` (mêmes empreintes, mêmes tranches, mêmes parts), mais les
+    passages sont ramenés exactement au code d'origine.
+    """
+    from copydetect.utils import find_fingerprint_overlap, get_copied_slices
+
+    fa, fb = a.fingerprint, b.fingerprint
+    if not fa.hashes or not fb.hashes or not (fa.hashes & fb.hashes):
+        return 0, 0.0, 0.0, [], []
+    idx_a, idx_b = find_fingerprint_overlap(fa.hashes, fb.hashes, fa.hash_idx, fb.hash_idx)
+    slices_a, slices_b = get_copied_slices(idx_a, fa.k), get_copied_slices(idx_b, fb.k)
+    overlap_a = int(np.sum(slices_a[1] - slices_a[0])) if len(slices_a[0]) else 0
+    overlap_b = int(np.sum(slices_b[1] - slices_b[0])) if len(slices_b[0]) else 0
+    sim_a = overlap_a / fa.token_coverage if fa.token_coverage else 0.0
+    sim_b = overlap_b / fb.token_coverage if fb.token_coverage else 0.0
+    return overlap_a, float(sim_a), float(sim_b), _raw_slices(a, slices_a), _raw_slices(b, slices_b)
 
 
 # --------------------------------------------------------------------------- résultats
@@ -438,9 +500,8 @@ def analyse(course, assignment: str, students: list[str] | None = None, threshol
 def _highlight(code: str, slices, context: int | None = None) -> str:
     """Le code échappé, les passages communs dans ``<mark>`` ; ``context`` : lignes gardées autour."""
     marks = np.zeros(len(code) + 1, dtype=bool)
-    if slices is not None and len(slices) == 2:
-        for start, end in zip(np.asarray(slices[0]).tolist(), np.asarray(slices[1]).tolist()):
-            marks[max(0, int(start)):max(0, int(end))] = True
+    for start, end in slices or []:
+        marks[max(0, int(start)):max(0, int(end))] = True
     pieces, position = [], 0
     while position < len(code):
         state = marks[position]
@@ -488,6 +549,7 @@ pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 12px; ma
 mark { background: #ffd54f; }
 .coupure { color: #999; }
 .deux { display: grid; grid-template-columns: 1fr 1fr; gap: 1em; }
+.deux > div { min-width: 0; }
 details { margin: 0.6em 0 1.2em 0; }
 .note { color: #555; }
 """
