@@ -12,7 +12,7 @@ DATA ?=
 # Le dépôt d'abord sur le chemin d'import (utile avec un .venv partagé entre copies de travail).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH),)
 
-.PHONY: lab test assignments grade bench gpu-check lint install system-deps data site student-kit
+.PHONY: lab test assignments grade similarity bench gpu-check lint install system-deps data site student-kit
 
 install: $(STAMP)
 
@@ -67,6 +67,12 @@ site: $(STAMP)
 ## L'archive des étudiants (build/cours-etudiants.zip) : ni corrigés, ni outils de correction, ni solutions.
 student-kit: $(STAMP)
 	$(BIN)/python -m course_grading.student_kit $(KIT_ARGS)
+
+## Rapport de similarité d'un TP (TP=TPn) : le code des solutions comparé à course_lib et entre étudiants ;
+## rapport HTML dans assignments/similarite_TPn.html. Options : SIMILARITY_ARGS="--threshold 0.5 --output f.html".
+similarity: $(STAMP)
+	@test -n "$(TP)" || { echo "Précisez le TP : make similarity TP=TP0" >&2; exit 2; }
+	$(BIN)/python -m course_grading.similarity $(TP) $(SIMILARITY_ARGS)
 
 ## Bancs d'essai : chaque ligne compare notre version à une référence mesurée dans la même exécution.
 bench: $(STAMP)

@@ -53,21 +53,42 @@ c.OverwriteCells.missing_cell_notification = (
 
 # Exécution bornée (course_grading.nbgrader_plugins.LimitedExecute, une sous-classe d'Execute : les réglages
 # c.Execute.* ci-dessus s'appliquent) : sorties limitées en taille, mort du noyau rapportée cellule par cellule.
+# Après l'enregistrement des notes, SanitizeNotebook borne et assainit le notebook corrigé (sorties tronquées,
+# codes ANSI retirés, HTML nettoyé, JavaScript retiré) : le formgrader montre des notebooks sûrs.
 # Les préprocesseurs du cours sont nommés par leur chemin d'import : nbconvert les importe au moment de
 # s'en servir, si bien que generate_assignment n'a pas besoin de course_grading.
 c.Autograde.autograde_preprocessors = [
     "course_grading.nbgrader_plugins.LimitedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata, "course_grading.safe_html.SanitizeNotebook",
 ]
 
-# Retour aux étudiants, en français : sans le code des tests cachés, avec leurs messages d'erreur
-# (les lignes de ce code sont retirées des piles d'appels).
-c.GenerateFeedback.preprocessors = [GetGrades, "course_grading.nbgrader_plugins.HideHiddenTests", ClearHiddenTests,
-                                    CSSHTMLHeaderPreprocessor]
+# Retour aux étudiants, en français, par son propre exportateur (le gabarit français ne touche pas l'HTMLExporter
+# du formgrader) : tailles bornées et HTML assaini, sorties des tests cachés remplacées par leur verdict et la
+# première ligne de leur message d'erreur, leur code retiré de toutes les sorties, une CSP dans la page.
+c.GenerateFeedback.exporter_class = "course_grading.feedback.FeedbackExporter"
+c.GenerateFeedback.preprocessors = [
+    GetGrades, "course_grading.safe_html.SanitizeNotebook", "course_grading.feedback.HideHiddenTests",
+    ClearHiddenTests, CSSHTMLHeaderPreprocessor,
+]
+
+# Formgrader (HTMLExporter de nbgrader) : son propre gabarit « formgrade », étendu par « formgrade_csp » qui
+# n'ajoute qu'une politique de sécurité du contenu (seuls les scripts de nbgrader s'exécutent) ; le HTML des
+# sorties et des cellules markdown est assaini, les sorties JavaScript ne sont pas rendues, et les filtres de
+# rendu sont bornés (un bloc de code de 4 Mo ou des millions de caractères colorés ne coûtent plus des minutes).
+# Le retour aux étudiants garde son gabarit français : FeedbackExporter ne lit pas ces réglages de gabarit.
 _course_grading = importlib.util.find_spec("course_grading")
 if _course_grading is not None and _course_grading.origin:
-    c.HTMLExporter.template_name = "feedback_fr"
-    c.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(_course_grading.origin), "templates")]
+    import nbgrader
+
+    c.HTMLExporter.sanitize_html = True
+    c.HTMLExporter.filters = {name: f"course_grading.safe_html.{name}"
+                              for name in ("markdown2html", "clean_html", "ansi2html", "formgrader_csp")}
+    _formgrader_templates = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader",
+                                         "templates")
+    c.HTMLExporter.template_name = "formgrade_csp"
+    c.HTMLExporter.extra_template_basedirs = [os.path.join(os.path.dirname(_course_grading.origin), "templates"),
+                                              _formgrader_templates]
+    c.HTMLExporter.extra_template_paths = [_formgrader_templates]     # pour « extends 'formgrade/index.html.j2' »
 
 # Solutions pour les étudiants (dossier solutions/ du dépôt) : ni tests cachés, ni sorties.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme,

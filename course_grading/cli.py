@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--isolation", choices=ISOLATION_CHOICES, default="auto",
                         help="auto : bubblewrap s'il fonctionne, sinon la garde seule (dit dans le CSV) ; "
                              "bwrap : l'exiger ; partielle : la garde seule")
-    parser.add_argument("--similarity-threshold", type=float, default=0.6,
+    parser.add_argument("--similarity-threshold", type=float, default=0.5,
                         help="seuil du rapport de similarité (0 à 1 ; signale, ne met jamais zéro)")
     parser.add_argument("--no-similarity", action="store_true", help="ne pas produire le rapport de similarité")
     args = parser.parse_args(argv)

@@ -5,10 +5,11 @@
   notebook) peut produire, et il survit à la mort du noyau (la cellule fautive
   et les suivantes reçoivent une erreur en français au lieu de faire échouer
   toute la remise) ;
-- :class:`HideHiddenTests` prépare le retour aux étudiants
-  (``nbgrader generate_feedback``) : le code des tests cachés est retiré, et
-  les piles d'appels de leurs erreurs sont gardées **sans** les lignes de ce
-  code (le message de l'assertion, en français, reste visible) ;
+- :class:`HideHiddenTests` (défini dans :mod:`course_grading.feedback`) prépare le
+  retour aux étudiants (``nbgrader generate_feedback``) : verdict des tests cachés
+  au lieu de leurs sorties, leur code retiré de toutes les sorties ;
+- :class:`~course_grading.safe_html.SanitizeNotebook` borne et assainit un notebook
+  corrigé (sorties tronquées, HTML nettoyé, JavaScript retiré) ;
 - :func:`feedback_template_dirs` : le gabarit HTML du retour, en français.
 
 Ces classes sont branchées dans ``assignments/nbgrader_config.py``.
@@ -17,25 +18,21 @@ Ces classes sont branchées dans ``assignments/nbgrader_config.py``.
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.v4 import new_output
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
-__all__ = ["LimitedExecute", "HideHiddenTests", "feedback_template_dirs", "FEEDBACK_TEMPLATE",
-           "TRUNCATION_TAG", "KERNEL_DIED"]
+from .feedback import FEEDBACK_TEMPLATE, FeedbackExporter, HideHiddenTests, feedback_template_dirs, redact_traceback
+from .safe_html import SanitizeNotebook
+
+__all__ = ["LimitedExecute", "HideHiddenTests", "SanitizeNotebook", "FeedbackExporter", "feedback_template_dirs",
+           "redact_traceback", "FEEDBACK_TEMPLATE", "TRUNCATION_TAG", "KERNEL_DIED"]
 
 TRUNCATION_TAG = "[course_lib:sortie-tronquée]"
 KERNEL_DIED = "KernelDiedError"
-FEEDBACK_TEMPLATE = "feedback_fr"
 _MiB = 2**20
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# En-tête d'une trame de pile qui vient d'une cellule : « Cell In[4], line 9 » (IPython ≥ 8),
-# « Input In [4] » (IPython 7.x), « <ipython-input-4-...> » (avant).
-_CELL_FRAME = re.compile(r"^\s*(?:Cell In\s*\[(\d+)\]|Input In\s*\[(\d+)\]|.*<ipython-input-(\d+)-)")
 
 
 def _content_size(content: dict) -> int:
@@ -126,70 +123,3 @@ class LimitedExecute(Execute):
     def _dead_kernel_output(message: str):
         return new_output("error", ename=KERNEL_DIED, evalue=message,
                           traceback=[f"{KERNEL_DIED}: {message}"])
-
-
-class HideHiddenTests(NbGraderPreprocessor):
-    """Retire le code des tests cachés du retour, et leurs lignes des piles d'appels.
-
-    À placer avant ``ClearHiddenTests`` dans ``GenerateFeedback.preprocessors``.
-    La région ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` devient une
-    ligne de commentaire ; dans chaque erreur du notebook, une trame de pile qui
-    montre le code d'une cellule de tests cachés est remplacée par une ligne qui
-    le dit. Le type et le message de l'erreur restent.
-    """
-
-    begin_marker = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
-    end_marker = Unicode("END HIDDEN TESTS").tag(config=True)
-    placeholder = Unicode("# (tests cachés : leur code n'est pas montré dans ce retour)").tag(config=True)
-
-    def _strip(self, source: str) -> str:
-        lines, kept, hidden = source.split("\n"), [], False
-        for line in lines:
-            if self.begin_marker in line:
-                hidden = True
-                indent = line[:len(line) - len(line.lstrip())]
-                kept.append(indent + self.placeholder)
-            elif self.end_marker in line:
-                hidden = False
-            elif not hidden:
-                kept.append(line)
-        return "\n".join(kept)
-
-    def preprocess(self, nb, resources):
-        hidden_counts = set()
-        for cell in nb.cells:
-            if cell.cell_type == "code" and self.begin_marker in cell.source:
-                if cell.get("execution_count") is not None:
-                    hidden_counts.add(int(cell.execution_count))
-                cell.source = self._strip(cell.source)
-        for cell in nb.cells:
-            for output in cell.get("outputs", []):
-                if output.get("output_type") == "error":
-                    output.traceback = redact_traceback(output.get("traceback", []), hidden_counts)
-        return nb, resources
-
-
-def redact_traceback(frames: list[str], hidden_counts: set[int]) -> list[str]:
-    """Remplace les trames d'une pile d'appels qui montrent le code de cellules cachées.
-
-    Paramètres
-    ----------
-    frames : liste de str
-        La pile d'appels d'une sortie d'erreur (``output.traceback``), avec ses couleurs ANSI.
-    hidden_counts : ensemble d'entiers
-        Les numéros d'exécution (``In[n]``) des cellules de tests cachés.
-    """
-    redacted = []
-    for frame in frames:
-        match = _CELL_FRAME.match(_ANSI.sub("", frame))
-        number = next((int(g) for g in match.groups() if g), None) if match else None
-        if number is not None and number in hidden_counts:
-            redacted.append(f"\x1b[36mCell In[{number}]\x1b[39m : code du test caché (non montré)")
-        else:
-            redacted.append(frame)
-    return redacted
-
-
-def feedback_template_dirs() -> list[str]:
-    """Dossiers de gabarits pour ``HTMLExporter.extra_template_basedirs`` (retour en français)."""
-    return [str(Path(__file__).resolve().parent / "templates")]

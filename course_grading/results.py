@@ -58,7 +58,7 @@ class GradingSettings:
     max_notebook_mib: float = 20.0
     max_cells: int = 2000
     max_cell_mib: float = 1.0
-    similarity_threshold: float | None = 0.6
+    similarity_threshold: float | None = 0.5
 
     def __post_init__(self):
         cores = os.cpu_count() or 1

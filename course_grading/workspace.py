@@ -46,7 +46,7 @@ c.Autograde.autograde_preprocessors = [
     "course_grading.proof.VerifyProof", "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
     "course_grading.proof.VerifiedGrades", "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader.preprocessors.CheckCellMetadata", "course_grading.safe_html.SanitizeNotebook",
 ]
 c.LimitedExecute.max_cell_output = {max_cell!r}
 c.LimitedExecute.max_notebook_output = {max_notebook!r}
