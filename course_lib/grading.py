@@ -36,6 +36,7 @@ import functools
 import hashlib
 import importlib
 import inspect
+import os
 import random
 import sys
 import threading
@@ -505,6 +506,7 @@ class _Forbidden(NamedTuple):
     digests: frozenset           # empreintes des codes interdits assez longs pour prouver une copie
     sizes: frozenset             # leurs longueurs de bytecode (filtre rapide)
     files: frozenset             # fichiers source d'un module interdit
+    roots: tuple                 # dossiers d'un paquet interdit (tous ses sous-modules)
     builtin_ids: frozenset       # fonctions compilées interdites, par identité
     modules: tuple               # modules dont toutes les fonctions compilées sont interdites
     keep: tuple                  # garde en vie ce dont on a pris l'identité
@@ -552,24 +554,40 @@ def _is_builtin(value) -> bool:
     return isinstance(value, (types.BuiltinFunctionType, types.BuiltinMethodType))
 
 
+def _module_sources(module: types.ModuleType) -> tuple[list[str], tuple[str, ...]]:
+    """Les fichiers source d'un module, ou de tout un paquet (sous-modules pas encore importés compris)."""
+    paths = [p for p in (getattr(module, "__path__", None) or []) if isinstance(p, str)]
+    if paths:
+        roots = tuple(dict.fromkeys(os.path.join(p, "") for root in paths
+                                    for p in (root, os.path.realpath(root))))
+        files = [os.path.join(folder, name) for root in paths for folder, _, names in os.walk(root)
+                 if not {"tests", "test", "__pycache__"} & set(os.path.relpath(folder, root).split(os.sep))
+                 for name in sorted(names) if name.endswith(".py")]
+        return files, roots
+    filename = getattr(module, "__file__", None)
+    return ([filename] if isinstance(filename, str) and filename.endswith(".py") else []), ()
+
+
 @functools.lru_cache(maxsize=1024)
 def _forbidden(target) -> _Forbidden:
-    """Ce qu'interdit une cible : fonction, méthode, classe, module entier ou fonction compilée."""
-    codes, files, builtins_, modules = [], set(), [], ()
+    """Ce qu'interdit une cible : fonction, méthode, classe, module ou paquet entier, fonction compilée."""
+    codes, files, builtins_, modules, roots = [], [], [], (), ()
     if isinstance(target, types.ModuleType):
         modules = (target,)
-        for value in list(vars(target).values()):
-            if isinstance(value, (types.FunctionType, type, functools.partial)) and _defined_in(value, target):
-                codes += _function_codes(value)
-            elif _is_builtin(value) and _defined_in(value, target):
-                builtins_.append(value)
-        filename = getattr(target, "__file__", None)
-        if isinstance(filename, str) and filename.endswith(".py"):
-            files.add(filename)
+        prefix = target.__name__ + "."
+        namespaces = [target] + [m for name, m in list(sys.modules.items())
+                                 if name.startswith(prefix) and isinstance(m, types.ModuleType)]
+        for namespace in namespaces:
+            for value in list(vars(namespace).values()):
+                if isinstance(value, (types.FunctionType, type, functools.partial)) and _defined_in(value, target):
+                    codes += _function_codes(value)
+                elif _is_builtin(value) and (getattr(value, "__module__", None) is None or _defined_in(value, target)):
+                    builtins_.append(value)
+        files, roots = _module_sources(target)
+        for filename in files:
             try:
                 with open(filename, "rb") as handle:
-                    compiled = compile(handle.read(), filename, "exec", dont_inherit=True)
-                codes += list(_nested_codes(compiled))
+                    codes += list(_nested_codes(compile(handle.read(), filename, "exec", dont_inherit=True)))
             except (OSError, SyntaxError, ValueError):
                 pass
     elif _is_builtin(target):
@@ -585,7 +603,8 @@ def _forbidden(target) -> _Forbidden:
         code_ids=frozenset(id(c) for c in codes),
         digests=frozenset(_code_digest(c) for c in substantial),
         sizes=frozenset(len(c.co_code) for c in substantial),
-        files=frozenset(files),
+        files=frozenset(files) | frozenset(os.path.realpath(f) for f in files),
+        roots=roots,
         builtin_ids=frozenset(id(b) for b in builtins_),
         modules=modules,
         keep=(target, tuple(codes), tuple(builtins_)),
@@ -958,7 +977,8 @@ def _used(recorder: _Recorder, targets: list[_Forbidden]) -> list[str]:
         for target in targets:
             if target.label in used:
                 continue
-            if identity in target.code_ids or filename in target.files:
+            if identity in target.code_ids or filename in target.files or \
+                    (target.roots and filename.startswith(target.roots)):
                 used.append(target.label)
             elif len(code.co_code) in sizes and len(code.co_code) in target.sizes and _substantial(code):
                 if code not in digests:
