@@ -44,6 +44,7 @@ import time
 import types
 import warnings
 from collections.abc import Callable, Iterable
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
@@ -54,7 +55,7 @@ from .validation import describe
 __all__ = [
     "assert_close", "assert_shape", "assert_dtype", "random_images", "random_tensor", "off_grid", "odd_sizes",
     "traced_call", "assert_not_reference", "check_against_reference", "ReferenceUsedError", "fingerprint",
-    "assert_unchanged", "clone", "same_code", "assert_no_shortcut", "count_calls", "assert_vectorised",
+    "assert_unchanged", "clone", "same_code", "SHORTCUTS", "assert_no_shortcut", "count_calls", "assert_vectorised",
     "warnings_to_stdout",
 ]
 
@@ -1155,6 +1156,19 @@ def check_against_reference(student: Callable, reference: Callable, inputs: Iter
 
 # --------------------------------------------------------------------------- raccourcis et vectorisation
 
+#: Les fonctions compilées de PyTorch qui feraient à la place de l'étudiant le travail demandé, par
+#: opération (immuable) : :func:`assert_no_shortcut` les reconnaît par leur nom, quelle que soit la façon
+#: de les appeler (``torch.softmax(x, 1)``, ``x.softmax(1)``, ``F.softmax``).
+SHORTCUTS = MappingProxyType({
+    "conv2d": ("conv2d", "convolution", "_convolution", "conv_tbc", "cudnn_convolution", "conv1d", "conv3d",
+               "mkldnn_convolution", "_conv_depthwise2d", "thnn_conv2d", "slow_conv2d"),
+    "softmax": ("softmax", "_softmax", "log_softmax", "_log_softmax", "special_softmax", "special_log_softmax"),
+    "cross_entropy": ("cross_entropy_loss", "nll_loss", "nll_loss_nd", "nll_loss2d", "log_softmax", "_log_softmax",
+                      "logsumexp", "softmax", "_softmax", "special_logsumexp", "special_softmax",
+                      "special_log_softmax"),
+})
+
+
 def assert_no_shortcut(func: Callable, names: Iterable[str], *args, **kwargs):
     """Exécute ``func(*args, **kwargs)`` et échoue si une fonction compilée de nom interdit a été appelée.
 
@@ -1166,7 +1180,7 @@ def assert_no_shortcut(func: Callable, names: Iterable[str], *args, **kwargs):
     func : callable
         La fonction de l'étudiant.
     names : itérable de str
-        Noms interdits (par exemple ``SHORTCUTS["softmax"]`` de :mod:`course_lib.nn.checks`).
+        Noms interdits (par exemple ``SHORTCUTS["softmax"]``).
 
     Retourne
     --------
@@ -1214,7 +1228,7 @@ def _snapshot_originals() -> tuple:
     own = tuple((name, value) for name, value in globals().items()
                 if not name.startswith("__") and name != "_snapshot_originals" and isinstance(value, (
                     types.ModuleType, types.FunctionType, type, types.BuiltinFunctionType, frozenset, tuple,
-                    functools._lru_cache_wrapper, types.CodeType, int, str)))
+                    functools._lru_cache_wrapper, types.CodeType, int, str, MappingProxyType)))
     external = tuple((path, value) for path in _EXTERNAL if (value := _resolve_path(path)) is not _MISSING)
     return own + external
 
