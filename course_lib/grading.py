@@ -458,22 +458,55 @@ def _const_key(const) -> bytes:
     return f"{type(const).__name__}:{const!r}".encode()
 
 
+_SAME_OPERATION = MappingProxyType({"LOAD_METHOD": "LOAD_ATTR"})   # selon que le nom vient d'un import
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+_LOCALS = frozenset(dis.haslocal) | frozenset(dis.hasfree)
+
+
+@functools.lru_cache(maxsize=16384)
+def _instructions(code: types.CodeType) -> tuple:
+    """Les instructions d'un code, normalisées : sans les noms des variables locales ni les positions des
+    sauts (remplacées par des numéros d'instruction), constantes par leur contenu.
+
+    Le même texte ne donne pas toujours le même bytecode : CPython 3.11 appelle ``F.conv2d(...)`` par
+    ``LOAD_METHOD`` si ``F`` n'est pas importé dans le même fichier, par ``LOAD_ATTR`` sinon ; on les confond.
+    """
+    listing = list(dis.get_instructions(code))
+    index = {instruction.offset: k for k, instruction in enumerate(listing)}
+    normalised = []
+    for instruction in listing:
+        name = _SAME_OPERATION.get(instruction.opname, instruction.opname)
+        if instruction.opcode in _JUMPS:
+            argument = index.get(instruction.argval, -1)
+        elif instruction.opcode in _LOCALS:
+            argument = instruction.arg
+        elif instruction.opcode in dis.hasconst or name == "KW_NAMES":
+            argument = _const_key(instruction.argval)
+        elif isinstance(instruction.argval, (str, int, type(None))):
+            argument = instruction.argval
+        else:
+            argument = instruction.arg
+        normalised.append((name, argument))
+    return tuple(normalised)
+
+
 @functools.lru_cache(maxsize=16384)
 def _code_digest(code: types.CodeType) -> bytes:
-    """Empreinte d'un objet de code : bytecode, constantes (codes imbriqués compris), noms globaux et
-    attributs, nombre d'arguments ; sans le nom de fichier, les numéros de ligne, la docstring, le nom
-    de la fonction ni ceux de ses variables locales."""
-    digest = hashlib.sha256(code.co_code)
-    digest.update(repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_nlocals,
-                        code.co_flags & _FLAG_MASK, len(code.co_freevars), len(code.co_cellvars),
-                        code.co_names)).encode())
-    function = bool(code.co_flags & inspect.CO_NEWLOCALS)
-    for index, const in enumerate(code.co_consts):
-        if index == 0 and function and (const is None or isinstance(const, str)):
-            digest.update(b"|doc")      # la docstring (ou son absence) ne compte pas
-        else:
-            digest.update(b"|" + _const_key(const))
+    """Empreinte d'un objet de code : ses instructions normalisées (constantes et codes imbriqués compris,
+    noms globaux et attributs), ses nombres d'arguments ; sans le nom de fichier, les numéros de ligne, la
+    docstring, le nom de la fonction ni ceux de ses variables locales."""
+    digest = hashlib.sha256(repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                                  code.co_nlocals, code.co_flags & _FLAG_MASK, len(code.co_freevars),
+                                  len(code.co_cellvars))).encode())
+    for name, argument in _instructions(code):
+        digest.update(f"|{name}:".encode())
+        digest.update(argument if isinstance(argument, bytes) else repr(argument).encode())
     return digest.digest()
+
+
+def _shape_key(code: types.CodeType) -> tuple:
+    """Filtre rapide : deux copies d'un même code ont forcément la même clé."""
+    return code.co_argcount, code.co_kwonlyargcount, code.co_nlocals, len(code.co_names)
 
 
 @functools.lru_cache(maxsize=16384)
@@ -481,7 +514,7 @@ def _substantial(code: types.CodeType) -> bool:
     """Un code nommé (pas une compréhension ni une lambda) d'au moins ``_MIN_INSTRUCTIONS`` instructions."""
     if code.co_name.startswith("<") or len(code.co_code) < 2 * _MIN_INSTRUCTIONS:
         return False
-    return sum(1 for _ in dis.get_instructions(code)) >= _MIN_INSTRUCTIONS
+    return len(_instructions(code)) >= _MIN_INSTRUCTIONS
 
 
 def _nested_codes(code: types.CodeType):
@@ -505,7 +538,7 @@ class _Forbidden(NamedTuple):
     label: str
     code_ids: frozenset          # objets de code interdits, par identité
     digests: frozenset           # empreintes des codes interdits assez longs pour prouver une copie
-    sizes: frozenset             # leurs longueurs de bytecode (filtre rapide)
+    sizes: frozenset             # leurs clés de forme (filtre rapide, voir _shape_key)
     files: frozenset             # fichiers source d'un module interdit
     roots: tuple                 # dossiers d'un paquet interdit (tous ses sous-modules)
     builtin_ids: frozenset       # fonctions compilées interdites, par identité
@@ -603,7 +636,7 @@ def _forbidden(target) -> _Forbidden:
         label=_reference_name(target),
         code_ids=frozenset(id(c) for c in codes),
         digests=frozenset(_code_digest(c) for c in substantial),
-        sizes=frozenset(len(c.co_code) for c in substantial),
+        sizes=frozenset(_shape_key(c) for c in substantial),
         files=frozenset(files) | frozenset(os.path.realpath(f) for f in files),
         roots=roots,
         builtin_ids=frozenset(id(b) for b in builtins_),
@@ -981,7 +1014,7 @@ def _used(recorder: _Recorder, targets: list[_Forbidden]) -> list[str]:
             if identity in target.code_ids or filename in target.files or \
                     (target.roots and filename.startswith(target.roots)):
                 used.append(target.label)
-            elif len(code.co_code) in sizes and len(code.co_code) in target.sizes and _substantial(code):
+            elif (key := _shape_key(code)) in sizes and key in target.sizes and _substantial(code):
                 if code not in digests:
                     digests[code] = _code_digest(code)
                 if digests[code] in target.digests:
@@ -1141,6 +1174,7 @@ def check_against_reference(student: Callable, reference: Callable, inputs: Iter
                     f"« {label} » modifie sur place son argument « {names[position]} » (entrée n° {k + 1}) : "
                     "les entrées doivent rester inchangées ; travaillez sur une copie ou sur de nouveaux tenseurs.")
         results.append((frozen, state, where))
+        del actual, given, recorder
     for k, (frozen, state, where) in enumerate(results):
         current = _rng_state()
         _set_rng_state(state)
