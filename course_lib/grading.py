@@ -1078,8 +1078,8 @@ class _Frozen(NamedTuple):
 def _freeze(value, name: str):
     if type(value) in (list, tuple) and any(isinstance(v, (torch.Tensor, np.ndarray, list, tuple)) for v in value):
         return tuple(_freeze(v, f"{name} (élément n° {k + 1})") for k, v in enumerate(value))
-    array = np.ascontiguousarray(_plain(value, name))
-    return _Frozen(_dtype_of(value), array.dtype.str, array.shape, array.tobytes())
+    array = _plain(value, name)
+    return _Frozen(_dtype_of(value), array.dtype.str, array.shape, array.tobytes(order="C"))
 
 
 def _check_frozen(frozen, expected, rtol, atol, name, check_dtype) -> None:
