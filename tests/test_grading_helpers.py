@@ -551,3 +551,9 @@ def test_assert_no_shortcut_and_vectorisation():
     small = (torch.rand(1, 2, 8, 8), torch.rand(3, 2, 3, 3))
     large = (torch.rand(1, 2, 32, 32), torch.rand(3, 2, 3, 3))
     grading.assert_vectorised(by_offsets, small, large)
+
+
+def test_scalar_results_keep_their_shape():
+    grading.check_against_reference(lambda x: x.sum(), lambda x: x.sum(), [torch.rand(3)])
+    with pytest.raises(AssertionError, match="forme"):
+        grading.check_against_reference(lambda x: x.sum().view(1), lambda x: x.sum(), [torch.rand(3)])
