@@ -571,9 +571,13 @@ def _function_codes(value) -> list[types.CodeType]:
         else:
             break
     if isinstance(value, type):
+        # Seulement ce qui est écrit dans le corps de la classe : une classe Enum, par exemple, range dans son
+        # dictionnaire le __new__ du module enum, que tout le reste du programme exécute aussi.
+        prefix = f"{getattr(value, '__qualname__', '')}."
         codes = []
         for member in list(vars(value).values()):
-            if not isinstance(member, type):
+            inner = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
+            if not isinstance(member, type) and str(getattr(inner, "__qualname__", "")).startswith(prefix):
                 codes += _function_codes(member)
         return codes
     try:
@@ -979,8 +983,10 @@ def _run_traced(func: Callable, args: tuple, kwargs: dict, sample: bool = True):
     problems += recorder.problems + _thread_problems()
     if created > recorder.thread_starts:
         problems.append("lance un fil d'exécution sans passer par threading.Thread")
-    left = [thread for ident, thread in _live_threads().items()
-            if ident not in before and ident != (sampler.ident if sampler else None) and not _harmless_thread(thread)]
+    # Sans l'API C, un fil laissé actif ne serait plus suivi aux appels suivants (avec elle, il l'est).
+    left = [] if others is not None else [
+        thread for ident, thread in _live_threads().items()
+        if ident not in before and ident != (sampler.ident if sampler else None) and not _harmless_thread(thread)]
     if left:
         problems.append(f"laisse {len(left)} fil(s) d'exécution actif(s) après son retour (attendez leur fin, par "
                         "exemple avec join ou un bloc with ThreadPoolExecutor)")
@@ -1002,10 +1008,10 @@ def traced_call(func: Callable, *args, **kwargs):
 
 
 def _used(recorder: _Recorder, targets: list[_Forbidden]) -> list[str]:
-    """Les références interdites que le relevé montre exécutées (identité, fichier ou empreinte du code)."""
-    used = []
-    sizes = frozenset().union(*(t.sizes for t in targets)) if targets else frozenset()
-    digests = {}
+    """Les références interdites que le relevé montre exécutées (identité, fichier ou empreinte du code),
+    chacune avec ce qui l'a trahie."""
+    used: dict[str, str] = {}
+    keys = frozenset().union(*(t.sizes for t in targets)) if targets else frozenset()
     for code in list(recorder.codes):
         identity, filename = id(code), code.co_filename
         for target in targets:
@@ -1013,19 +1019,17 @@ def _used(recorder: _Recorder, targets: list[_Forbidden]) -> list[str]:
                 continue
             if identity in target.code_ids or filename in target.files or \
                     (target.roots and filename.startswith(target.roots)):
-                used.append(target.label)
-            elif (key := _shape_key(code)) in sizes and key in target.sizes and _substantial(code):
-                if code not in digests:
-                    digests[code] = _code_digest(code)
-                if digests[code] in target.digests:
-                    used.append(target.label)
+                used[target.label] = f"{target.label} ({code.co_name})"
+            elif (key := _shape_key(code)) in keys and key in target.sizes and _substantial(code) \
+                    and _code_digest(code) in target.digests:
+                used[target.label] = f"{target.label} (une copie : {code.co_name}, {filename}:{code.co_firstlineno})"
     for builtin in list(recorder.static_calls.values()):
         owner = getattr(builtin, "__self__", None)
         for target in targets:
             if target.label not in used and (id(builtin) in target.builtin_ids or
                                              any(owner is m for m in target.modules)):
-                used.append(target.label)
-    return used
+                used[target.label] = f"{target.label} ({getattr(builtin, '__name__', '?')})"
+    return [used[label] for label in sorted(used)]
 
 
 def assert_not_reference(func: Callable, references, *args, **kwargs):
@@ -1056,8 +1060,8 @@ def assert_not_reference(func: Callable, references, *args, **kwargs):
     if used:
         student = getattr(func, "__name__", "votre fonction")
         raise ReferenceUsedError(
-            f"« {student} » exécute l'implémentation de référence {', '.join(sorted(used))} (directement, par un "
-            "alias ou par une copie de son code) : ce test vérifie que vous avez écrit le calcul vous-même.")
+            f"« {student} » exécute l'implémentation de référence {', '.join(used)}, directement, par un alias ou par "
+            "une copie de son code : ce test vérifie que vous avez écrit le calcul vous-même.")
     return result
 
 
@@ -1163,8 +1167,8 @@ def check_against_reference(student: Callable, reference: Callable, inputs: Iter
         used = _used(recorder, targets)
         if used:
             raise ReferenceUsedError(
-                f"« {label} » exécute l'implémentation de référence {', '.join(sorted(used))} (directement, par un "
-                "alias ou par une copie de son code) : ce test vérifie que vous avez écrit le calcul vous-même.")
+                f"« {label} » exécute l'implémentation de référence {', '.join(used)}, directement, par un alias ou "
+                "par une copie de son code : ce test vérifie que vous avez écrit le calcul vous-même.")
         names = _argument_names(student, reference, len(given))
         for position, (argument, before) in enumerate(zip(given, prints[k])):
             if position in allowed or names[position] in allowed:
