@@ -167,6 +167,23 @@ def insert_cells(notebook: dict, cells: tuple[tuple[str, str], ...]) -> dict:
     return notebook
 
 
+# --------------------------------------------------------------------------- nbgrader
+
+def nbgrader(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 1800):
+    """Une commande nbgrader (generate_assignment, release_assignment...) ; son journal si elle échoue."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True,
+                            text=True, env=env, timeout=timeout)
+    if result.returncode != 0:
+        log = result.stdout + result.stderr
+        errors = [line for line in log.splitlines() if "| ERROR]" in line or "Error" in line]
+        raise AssertionError(f"nbgrader {' '.join(args)} a échoué (code {result.returncode}).\n"
+                             "Erreurs :\n" + "\n".join(errors[:60]) + f"\n--- fin du journal ---\n{log[-12000:]}")
+    return result
+
+
 # --------------------------------------------------------------------------- regroupement des remises
 
 def _users(case: GradingCase) -> dict[str, set[str]]:
