@@ -675,6 +675,7 @@ def _targets(references) -> list[_Forbidden]:
 # --------------------------------------------------------------------------- traçage de tous les fils
 
 _START_NEW_THREAD = _thread.start_new_thread
+_SET_PROFILE = sys.setprofile
 _THREAD_START_CODE = threading.Thread.start.__code__
 _BOOTSTRAP = threading.Thread._bootstrap
 _BOOTSTRAP_INNER = threading.Thread._bootstrap_inner
@@ -724,6 +725,8 @@ class _Recorder:
                 self.static_calls[id(arg)] = arg
                 if arg is _START_NEW_THREAD:
                     self._check_thread_start(frame)
+                elif arg is _SET_PROFILE and frame.f_code is not _run_traced.__code__:
+                    self._refuse("a désactivé ou remplacé le traçage des appels (sys.setprofile)")
                 elif id(arg) in _PROCESS_STARTERS:
                     self._refuse("lance un autre processus, où le traçage ne peut pas la suivre")
             else:
@@ -776,7 +779,7 @@ def _c_api() -> _CApi | None:
         tracefunc = ctypes.CFUNCTYPE(ctypes.c_int, void, ctypes.py_object, ctypes.c_int, void)
         functions = {}
         for name, restype, argtypes in (
-                ("_PyEval_SetProfile", ctypes.c_int, [void, tracefunc, void]),
+                ("_PyEval_SetProfile", ctypes.c_int, [void, tracefunc, ctypes.py_object]),
                 ("PyInterpreterState_Get", void, []), ("PyInterpreterState_ThreadHead", void, [void]),
                 ("PyThreadState_Next", void, [void]), ("PyThreadState_Get", void, []),
                 ("PyThreadState_New", void, [void]), ("PyThreadState_GetID", ctypes.c_uint64, [void]),
@@ -836,7 +839,7 @@ class _OtherThreads:
         self.first = _next_thread_serial()
         self.states = _other_states()
         for state in self.states:
-            _CAPI.set_profile(state, self.callback, None)
+            _CAPI.set_profile(state, self.callback, recorder.profile)     # sys.getprofile() le montre
 
     def remove(self) -> int:
         """Retire le profileur ; retourne le nombre de fils Python créés pendant l'appel."""
@@ -942,6 +945,11 @@ def _run_traced(func: Callable, args: tuple, kwargs: dict, sample: bool = True):
     un observateur relève en continu les piles d'appels des autres fils.
     """
     _require_intact()
+    outer = getattr(sys.getprofile(), "__self__", None)
+    if type(outer) is _Recorder:            # une fonction tracée ne lance pas elle-même un traçage
+        outer.problems.append("appelle les outils de test (course_lib.grading) pendant son exécution")
+        raise ReferenceUsedError("Votre fonction appelle les outils de test (course_lib.grading) pendant son "
+                                 "exécution : ce test ne peut pas être validé.")
     problems = _thread_problems()
     if problems:
         raise ReferenceUsedError(f"Le traçage des appels est impossible ({problems[0]}) : ce test ne peut pas être "
