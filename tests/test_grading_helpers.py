@@ -582,3 +582,45 @@ def test_a_forbidden_module_does_not_forbid_what_its_classes_inherit():
         return own_gray(x) * (Mode(1).value)              # exécute enum.Enum.__new__, comme tout le programme
 
     grading.assert_not_reference(uses_an_enum, [torchvision.transforms.functional], torch.rand(3, 4, 4))
+
+
+def test_switching_tracing_off_inside_another_thread_is_refused():
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()
+
+    def untraced_reference(x):
+        sys.setprofile(None)
+        return images.rgb_to_gray(x)
+
+    try:
+        with pytest.raises(grading.ReferenceUsedError, match="traçage"):
+            grading.assert_not_reference(lambda x: pool.submit(untraced_reference, x).result(), images,
+                                         torch.rand(3, 4, 4))
+    finally:
+        pool.shutdown()
+
+
+def test_grading_tools_cannot_be_called_from_inside_a_traced_function():
+    def resets_the_tracing(x):
+        grading.traced_call(lambda: None)
+        return own_gray(x)
+
+    with pytest.raises(grading.ReferenceUsedError, match="outils de test"):
+        grading.assert_not_reference(resets_the_tracing, images, torch.rand(3, 4, 4))
+
+
+def test_the_fallback_sampler_sees_other_threads():
+    recorder = grading._Recorder()
+    sampler = grading._Sampler(recorder, _thread.get_ident())
+    sampler.start()
+    stop = time.perf_counter() + 0.2
+
+    def busy():
+        while time.perf_counter() < stop:
+            images.rgb_to_gray(torch.rand(3, 8, 8))
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    worker.join()
+    sampler.finish()
+    assert images.rgb_to_gray.__code__ in recorder.codes
