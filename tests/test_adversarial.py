@@ -83,9 +83,9 @@ for i in range(20):
 for path in ["../../../source/{TP}/{TP}.ipynb", {source_nb!r}]:
     try:
         run_solutions(path)
-        print("LU", path)
+        print("SOURCE-LUE", path)
     except Exception as error:
-        print("refusé", path, type(error).__name__)
+        print("SOURCE-REFUSEE", path, type(error).__name__)
 '''),
         "copier": insert_cell(blank, "setup", run_solutions + f'''
 for path in ["../../honest/{TP}/{TP}.ipynb", {classmate!r}]:
@@ -252,7 +252,7 @@ def test_what_the_reader_saw_stays_in_its_feedback_only(graded):
     course, _, _ = graded
     notebook = json.loads((course / "autograded" / "reader" / TP / f"{TP}.ipynb").read_text(encoding="utf-8"))
     printed = json.dumps([cell.get("outputs", []) for cell in notebook["cells"]])
-    assert "LU " not in printed and "refusé" in printed
+    assert "SOURCE-LUE" not in printed and "SOURCE-REFUSEE" in printed
 
 
 def test_without_bubblewrap_every_row_says_partial_isolation(tmp_path):
@@ -268,3 +268,34 @@ def test_without_bubblewrap_every_row_says_partial_isolation(tmp_path):
         rows = list(csv.DictReader(stream))
     assert rows and all(row["isolation"] == "partielle" for row in rows)
     assert "isolation partielle" in (course / f"autograde_{TP}.log").read_text(encoding="utf-8")
+
+
+def test_reference_code_pasted_into_the_answers_is_flagged_never_zeroed(tmp_path):
+    """Le code de course_lib collé (puis renommé) dans les réponses : signalé par le rapport de similarité,
+    avec un motif qui nomme le fichier de course_lib, sans zéro automatique."""
+    import inspect
+    import textwrap
+
+    from course_lib import filters, images
+
+    base = harness.submissions(CASE)
+    header = ("import torch\nfrom course_lib.validation import check_images, check_number, check_tensor\n"
+              "from course_lib.images import unbatch, _matrix, GRAY_WEIGHTS\n")
+    pasted = {
+        "gaussian_kernel1d": header + inspect.getsource(filters.gaussian_kernel1d),
+        "rgb_to_gray": header + inspect.getsource(images.rgb_to_gray).replace("batch", "lot"),
+        "srgb_to_linear": header + textwrap.dedent(inspect.getsource(images._srgb_to_linear))
+        + inspect.getsource(images.srgb_to_linear),
+        "rgb_to_lab": header + inspect.getsource(images.rgb_to_lab),
+        "gaussian_blur": header + inspect.getsource(filters.gaussian_blur),
+    }
+    course = make_course(tmp_path)
+    harness.write(harness.replace_solutions(base["full"], pasted), course / "submitted" / "paster" / TP / f"{TP}.ipynb")
+    harness.write(base["full"], course / "submitted" / "honest" / TP / f"{TP}.ipynb")
+    settings = course_grading.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60)
+    report = course_grading.grade(TP, course, settings, progress=False)
+    paster, honest = report.by_student()["paster"], report.by_student()["honest"]
+    assert paster.status == course_grading.STATUS_REVIEW and paster.score > 0, paster
+    assert any("course_lib" in reason for reason in paster.reasons), paster.reasons
+    assert honest.status == course_grading.STATUS_OK and honest.score == 15, honest
+    assert (course / f"similarite_{TP}.html").is_file()

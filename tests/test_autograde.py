@@ -122,7 +122,9 @@ def graded(tmp_path_factory):
             harness.write(content, folder / f"{TP}.ipynb")
     before = harness.checksums(course / "submitted")
     # délai de cellule large : sur une machine chargée, la cellule d'imports peut prendre plus de 15 s
-    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60)
+    # (rapport de similarité coupé : ces remises dérivent toutes de la même solution)
+    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60,
+                                         similarity_threshold=None)
     report = autograde.grade(TP, course, settings, progress=False)
     after = harness.checksums(course / "submitted")
     return course, report, before, after

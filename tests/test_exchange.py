@@ -55,7 +55,8 @@ def exchanged(tmp_path_factory):
 
     harness.nbgrader(["collect", TP], cwd=course, env=env)
     before = harness.checksums(course / "submitted")
-    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60)
+    settings = autograde.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60,
+                                         similarity_threshold=None)
     report = autograde.grade(TP, course, settings, progress=False)
     assert harness.checksums(course / "submitted") == before
     harness.nbgrader(["generate_feedback", TP, "--force"], cwd=course, env=env)
