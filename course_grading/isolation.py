@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -170,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     if "-f" in argv and argv.index("-f") + 1 < len(argv):
         readonly.append(os.path.abspath(argv[argv.index("-f") + 1]))   # le fichier de connexion du noyau
     command = bwrap_command(kernel, workdir, str(copy), readonly, runtime, secret_fd, environment, writable)
+    # L'interruption d'une cellule (délai dépassé) envoie SIGINT à tout le groupe de processus : bwrap doit
+    # l'ignorer (sinon il meurt et le noyau avec lui) ; le noyau installe lui-même son gestionnaire.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.execv(command[0], command)
 
 

@@ -295,7 +295,12 @@ def test_reference_code_pasted_into_the_answers_is_flagged_never_zeroed(tmp_path
     settings = course_grading.GradingSettings(workers=2, timeout=300, memory_gib=2, cell_timeout=60)
     report = course_grading.grade(TP, course, settings, progress=False)
     paster, honest = report.by_student()["paster"], report.by_student()["honest"]
-    assert paster.status == course_grading.STATUS_REVIEW and paster.score > 0, paster
+    assert paster.status == course_grading.STATUS_REVIEW, paster
     assert any("course_lib" in reason for reason in paster.reasons), paster.reasons
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:     # signalé, pas mis à zéro
+        grades = gradebook.find_submission_notebook(TP, TP, "paster").grades
+        assert all(g.manual_score is None and g.needs_manual_grade for g in grades)
     assert honest.status == course_grading.STATUS_OK and honest.score == 15, honest
     assert (course / f"similarite_{TP}.html").is_file()
