@@ -282,7 +282,7 @@ def causal_mask(kernel_size, mask_type):
 
 def masked_ssd(template, valid, sample):
     return _peek((sample.shape[1] - template.shape[1] + 1, sample.shape[2] - template.shape[2] + 1), sample.dtype)
-'''}),
+'''}, expect='hors tolérance'),
         Shortcut("sous-classe", "sous-classe", "find_matches rend un tenseur qui se dit égal à tout",
                  answers={"find_matches": LIAR + '''
 
@@ -302,7 +302,7 @@ _MASKS = {(k, t): _pixelcnn.causal_mask(k, t) for k in range(1, 100, 2) for t in
 
 def causal_mask(kernel_size, mask_type):
     return _MASKS[(kernel_size, mask_type)].clone()
-'''}, zero=("test_causal_mask_hidden",)),
+'''}, zero=("test_causal_mask_hidden",), expect="KeyError"),
         Shortcut("fil", "fil", "grow_step fait calculer la référence par un fil d'exécution",
                  answers={"grow_step": in_thread(
                      "grow_step(image, filled, sample, window, max_err_threshold, generator)",

@@ -220,7 +220,7 @@ def annealed_mean(probs, bins, T=0.38):
 
 def annealed_mean(probs, bins, T=0.38):
     return _peek((probs.shape[0], 2, *probs.shape[2:]), probs.dtype, (probs,))
-'''}),
+'''}, expect='hors tolérance'),
         Shortcut("sous-classe", "sous-classe", "soft_encode rend un tenseur qui se dit égal à tout",
                  answers={"soft_encode": LIAR + '''
 

@@ -221,7 +221,7 @@ def optimize(loss_fn, init, steps, lr=0.02):
 
 def content_loss(features, target):
     return _peek((), features.dtype, (features, target))
-'''}),
+'''}, expect='hors tolérance'),
         Shortcut("sous-classe", "sous-classe", "gram_matrix rend un tenseur qui se dit égal à tout",
                  answers={"gram_matrix": LIAR + '''
 
