@@ -44,6 +44,7 @@ import time
 import types
 import warnings
 from collections.abc import Callable, Iterable
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
@@ -54,7 +55,7 @@ from .validation import describe
 __all__ = [
     "assert_close", "assert_shape", "assert_dtype", "random_images", "random_tensor", "off_grid", "odd_sizes",
     "traced_call", "assert_not_reference", "check_against_reference", "ReferenceUsedError", "fingerprint",
-    "assert_unchanged", "clone", "same_code", "assert_no_shortcut", "count_calls", "assert_vectorised",
+    "assert_unchanged", "clone", "same_code", "SHORTCUTS", "assert_no_shortcut", "count_calls", "assert_vectorised",
     "warnings_to_stdout",
 ]
 
@@ -457,22 +458,55 @@ def _const_key(const) -> bytes:
     return f"{type(const).__name__}:{const!r}".encode()
 
 
+_SAME_OPERATION = MappingProxyType({"LOAD_METHOD": "LOAD_ATTR"})   # selon que le nom vient d'un import
+_JUMPS = frozenset(dis.hasjrel) | frozenset(dis.hasjabs)
+_LOCALS = frozenset(dis.haslocal) | frozenset(dis.hasfree)
+
+
+@functools.lru_cache(maxsize=16384)
+def _instructions(code: types.CodeType) -> tuple:
+    """Les instructions d'un code, normalisées : sans les noms des variables locales ni les positions des
+    sauts (remplacées par des numéros d'instruction), constantes par leur contenu.
+
+    Le même texte ne donne pas toujours le même bytecode : CPython 3.11 appelle ``F.conv2d(...)`` par
+    ``LOAD_METHOD`` si ``F`` n'est pas importé dans le même fichier, par ``LOAD_ATTR`` sinon ; on les confond.
+    """
+    listing = list(dis.get_instructions(code))
+    index = {instruction.offset: k for k, instruction in enumerate(listing)}
+    normalised = []
+    for instruction in listing:
+        name = _SAME_OPERATION.get(instruction.opname, instruction.opname)
+        if instruction.opcode in _JUMPS:
+            argument = index.get(instruction.argval, -1)
+        elif instruction.opcode in _LOCALS:
+            argument = instruction.arg
+        elif instruction.opcode in dis.hasconst or name == "KW_NAMES":
+            argument = _const_key(instruction.argval)
+        elif isinstance(instruction.argval, (str, int, type(None))):
+            argument = instruction.argval
+        else:
+            argument = instruction.arg
+        normalised.append((name, argument))
+    return tuple(normalised)
+
+
 @functools.lru_cache(maxsize=16384)
 def _code_digest(code: types.CodeType) -> bytes:
-    """Empreinte d'un objet de code : bytecode, constantes (codes imbriqués compris), noms globaux et
-    attributs, nombre d'arguments ; sans le nom de fichier, les numéros de ligne, la docstring, le nom
-    de la fonction ni ceux de ses variables locales."""
-    digest = hashlib.sha256(code.co_code)
-    digest.update(repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_nlocals,
-                        code.co_flags & _FLAG_MASK, len(code.co_freevars), len(code.co_cellvars),
-                        code.co_names)).encode())
-    function = bool(code.co_flags & inspect.CO_NEWLOCALS)
-    for index, const in enumerate(code.co_consts):
-        if index == 0 and function and (const is None or isinstance(const, str)):
-            digest.update(b"|doc")      # la docstring (ou son absence) ne compte pas
-        else:
-            digest.update(b"|" + _const_key(const))
+    """Empreinte d'un objet de code : ses instructions normalisées (constantes et codes imbriqués compris,
+    noms globaux et attributs), ses nombres d'arguments ; sans le nom de fichier, les numéros de ligne, la
+    docstring, le nom de la fonction ni ceux de ses variables locales."""
+    digest = hashlib.sha256(repr((code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+                                  code.co_nlocals, code.co_flags & _FLAG_MASK, len(code.co_freevars),
+                                  len(code.co_cellvars))).encode())
+    for name, argument in _instructions(code):
+        digest.update(f"|{name}:".encode())
+        digest.update(argument if isinstance(argument, bytes) else repr(argument).encode())
     return digest.digest()
+
+
+def _shape_key(code: types.CodeType) -> tuple:
+    """Filtre rapide : deux copies d'un même code ont forcément la même clé."""
+    return code.co_argcount, code.co_kwonlyargcount, code.co_nlocals, len(code.co_names)
 
 
 @functools.lru_cache(maxsize=16384)
@@ -480,7 +514,7 @@ def _substantial(code: types.CodeType) -> bool:
     """Un code nommé (pas une compréhension ni une lambda) d'au moins ``_MIN_INSTRUCTIONS`` instructions."""
     if code.co_name.startswith("<") or len(code.co_code) < 2 * _MIN_INSTRUCTIONS:
         return False
-    return sum(1 for _ in dis.get_instructions(code)) >= _MIN_INSTRUCTIONS
+    return len(_instructions(code)) >= _MIN_INSTRUCTIONS
 
 
 def _nested_codes(code: types.CodeType):
@@ -504,7 +538,7 @@ class _Forbidden(NamedTuple):
     label: str
     code_ids: frozenset          # objets de code interdits, par identité
     digests: frozenset           # empreintes des codes interdits assez longs pour prouver une copie
-    sizes: frozenset             # leurs longueurs de bytecode (filtre rapide)
+    sizes: frozenset             # leurs clés de forme (filtre rapide, voir _shape_key)
     files: frozenset             # fichiers source d'un module interdit
     roots: tuple                 # dossiers d'un paquet interdit (tous ses sous-modules)
     builtin_ids: frozenset       # fonctions compilées interdites, par identité
@@ -537,9 +571,13 @@ def _function_codes(value) -> list[types.CodeType]:
         else:
             break
     if isinstance(value, type):
+        # Seulement ce qui est écrit dans le corps de la classe : une classe Enum, par exemple, range dans son
+        # dictionnaire le __new__ du module enum, que tout le reste du programme exécute aussi.
+        prefix = f"{getattr(value, '__qualname__', '')}."
         codes = []
         for member in list(vars(value).values()):
-            if not isinstance(member, type):
+            inner = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
+            if not isinstance(member, type) and str(getattr(inner, "__qualname__", "")).startswith(prefix):
                 codes += _function_codes(member)
         return codes
     try:
@@ -602,7 +640,7 @@ def _forbidden(target) -> _Forbidden:
         label=_reference_name(target),
         code_ids=frozenset(id(c) for c in codes),
         digests=frozenset(_code_digest(c) for c in substantial),
-        sizes=frozenset(len(c.co_code) for c in substantial),
+        sizes=frozenset(_shape_key(c) for c in substantial),
         files=frozenset(files) | frozenset(os.path.realpath(f) for f in files),
         roots=roots,
         builtin_ids=frozenset(id(b) for b in builtins_),
@@ -637,6 +675,7 @@ def _targets(references) -> list[_Forbidden]:
 # --------------------------------------------------------------------------- traçage de tous les fils
 
 _START_NEW_THREAD = _thread.start_new_thread
+_SET_PROFILE = sys.setprofile
 _THREAD_START_CODE = threading.Thread.start.__code__
 _BOOTSTRAP = threading.Thread._bootstrap
 _BOOTSTRAP_INNER = threading.Thread._bootstrap_inner
@@ -686,6 +725,8 @@ class _Recorder:
                 self.static_calls[id(arg)] = arg
                 if arg is _START_NEW_THREAD:
                     self._check_thread_start(frame)
+                elif arg is _SET_PROFILE and frame.f_code is not _run_traced.__code__:
+                    self._refuse("a désactivé ou remplacé le traçage des appels (sys.setprofile)")
                 elif id(arg) in _PROCESS_STARTERS:
                     self._refuse("lance un autre processus, où le traçage ne peut pas la suivre")
             else:
@@ -738,7 +779,7 @@ def _c_api() -> _CApi | None:
         tracefunc = ctypes.CFUNCTYPE(ctypes.c_int, void, ctypes.py_object, ctypes.c_int, void)
         functions = {}
         for name, restype, argtypes in (
-                ("_PyEval_SetProfile", ctypes.c_int, [void, tracefunc, void]),
+                ("_PyEval_SetProfile", ctypes.c_int, [void, tracefunc, ctypes.py_object]),
                 ("PyInterpreterState_Get", void, []), ("PyInterpreterState_ThreadHead", void, [void]),
                 ("PyThreadState_Next", void, [void]), ("PyThreadState_Get", void, []),
                 ("PyThreadState_New", void, [void]), ("PyThreadState_GetID", ctypes.c_uint64, [void]),
@@ -798,7 +839,7 @@ class _OtherThreads:
         self.first = _next_thread_serial()
         self.states = _other_states()
         for state in self.states:
-            _CAPI.set_profile(state, self.callback, None)
+            _CAPI.set_profile(state, self.callback, recorder.profile)     # sys.getprofile() le montre
 
     def remove(self) -> int:
         """Retire le profileur ; retourne le nombre de fils Python créés pendant l'appel."""
@@ -904,6 +945,11 @@ def _run_traced(func: Callable, args: tuple, kwargs: dict, sample: bool = True):
     un observateur relève en continu les piles d'appels des autres fils.
     """
     _require_intact()
+    outer = getattr(sys.getprofile(), "__self__", None)
+    if type(outer) is _Recorder:            # une fonction tracée ne lance pas elle-même un traçage
+        outer.problems.append("appelle les outils de test (course_lib.grading) pendant son exécution")
+        raise ReferenceUsedError("Votre fonction appelle les outils de test (course_lib.grading) pendant son "
+                                 "exécution : ce test ne peut pas être validé.")
     problems = _thread_problems()
     if problems:
         raise ReferenceUsedError(f"Le traçage des appels est impossible ({problems[0]}) : ce test ne peut pas être "
@@ -945,8 +991,10 @@ def _run_traced(func: Callable, args: tuple, kwargs: dict, sample: bool = True):
     problems += recorder.problems + _thread_problems()
     if created > recorder.thread_starts:
         problems.append("lance un fil d'exécution sans passer par threading.Thread")
-    left = [thread for ident, thread in _live_threads().items()
-            if ident not in before and ident != (sampler.ident if sampler else None) and not _harmless_thread(thread)]
+    # Sans l'API C, un fil laissé actif ne serait plus suivi aux appels suivants (avec elle, il l'est).
+    left = [] if others is not None else [
+        thread for ident, thread in _live_threads().items()
+        if ident not in before and ident != (sampler.ident if sampler else None) and not _harmless_thread(thread)]
     if left:
         problems.append(f"laisse {len(left)} fil(s) d'exécution actif(s) après son retour (attendez leur fin, par "
                         "exemple avec join ou un bloc with ThreadPoolExecutor)")
@@ -968,10 +1016,10 @@ def traced_call(func: Callable, *args, **kwargs):
 
 
 def _used(recorder: _Recorder, targets: list[_Forbidden]) -> list[str]:
-    """Les références interdites que le relevé montre exécutées (identité, fichier ou empreinte du code)."""
-    used = []
-    sizes = frozenset().union(*(t.sizes for t in targets)) if targets else frozenset()
-    digests = {}
+    """Les références interdites que le relevé montre exécutées (identité, fichier ou empreinte du code),
+    chacune avec ce qui l'a trahie."""
+    used: dict[str, str] = {}
+    keys = frozenset().union(*(t.sizes for t in targets)) if targets else frozenset()
     for code in list(recorder.codes):
         identity, filename = id(code), code.co_filename
         for target in targets:
@@ -979,19 +1027,17 @@ def _used(recorder: _Recorder, targets: list[_Forbidden]) -> list[str]:
                 continue
             if identity in target.code_ids or filename in target.files or \
                     (target.roots and filename.startswith(target.roots)):
-                used.append(target.label)
-            elif len(code.co_code) in sizes and len(code.co_code) in target.sizes and _substantial(code):
-                if code not in digests:
-                    digests[code] = _code_digest(code)
-                if digests[code] in target.digests:
-                    used.append(target.label)
+                used[target.label] = f"{target.label} ({code.co_name})"
+            elif (key := _shape_key(code)) in keys and key in target.sizes and _substantial(code) \
+                    and _code_digest(code) in target.digests:
+                used[target.label] = f"{target.label} (une copie : {code.co_name}, {filename}:{code.co_firstlineno})"
     for builtin in list(recorder.static_calls.values()):
         owner = getattr(builtin, "__self__", None)
         for target in targets:
             if target.label not in used and (id(builtin) in target.builtin_ids or
                                              any(owner is m for m in target.modules)):
-                used.append(target.label)
-    return used
+                used[target.label] = f"{target.label} ({getattr(builtin, '__name__', '?')})"
+    return [used[label] for label in sorted(used)]
 
 
 def assert_not_reference(func: Callable, references, *args, **kwargs):
@@ -1022,8 +1068,8 @@ def assert_not_reference(func: Callable, references, *args, **kwargs):
     if used:
         student = getattr(func, "__name__", "votre fonction")
         raise ReferenceUsedError(
-            f"« {student} » exécute l'implémentation de référence {', '.join(sorted(used))} (directement, par un "
-            "alias ou par une copie de son code) : ce test vérifie que vous avez écrit le calcul vous-même.")
+            f"« {student} » exécute l'implémentation de référence {', '.join(used)}, directement, par un alias ou par "
+            "une copie de son code : ce test vérifie que vous avez écrit le calcul vous-même.")
     return result
 
 
@@ -1044,8 +1090,8 @@ class _Frozen(NamedTuple):
 def _freeze(value, name: str):
     if type(value) in (list, tuple) and any(isinstance(v, (torch.Tensor, np.ndarray, list, tuple)) for v in value):
         return tuple(_freeze(v, f"{name} (élément n° {k + 1})") for k, v in enumerate(value))
-    array = np.ascontiguousarray(_plain(value, name))
-    return _Frozen(_dtype_of(value), array.dtype.str, array.shape, array.tobytes())
+    array = _plain(value, name)
+    return _Frozen(_dtype_of(value), array.dtype.str, array.shape, array.tobytes(order="C"))
 
 
 def _check_frozen(frozen, expected, rtol, atol, name, check_dtype) -> None:
@@ -1129,8 +1175,8 @@ def check_against_reference(student: Callable, reference: Callable, inputs: Iter
         used = _used(recorder, targets)
         if used:
             raise ReferenceUsedError(
-                f"« {label} » exécute l'implémentation de référence {', '.join(sorted(used))} (directement, par un "
-                "alias ou par une copie de son code) : ce test vérifie que vous avez écrit le calcul vous-même.")
+                f"« {label} » exécute l'implémentation de référence {', '.join(used)}, directement, par un alias ou "
+                "par une copie de son code : ce test vérifie que vous avez écrit le calcul vous-même.")
         names = _argument_names(student, reference, len(given))
         for position, (argument, before) in enumerate(zip(given, prints[k])):
             if position in allowed or names[position] in allowed:
@@ -1140,6 +1186,7 @@ def check_against_reference(student: Callable, reference: Callable, inputs: Iter
                     f"« {label} » modifie sur place son argument « {names[position]} » (entrée n° {k + 1}) : "
                     "les entrées doivent rester inchangées ; travaillez sur une copie ou sur de nouveaux tenseurs.")
         results.append((frozen, state, where))
+        del actual, given, recorder
     for k, (frozen, state, where) in enumerate(results):
         current = _rng_state()
         _set_rng_state(state)
@@ -1155,6 +1202,19 @@ def check_against_reference(student: Callable, reference: Callable, inputs: Iter
 
 # --------------------------------------------------------------------------- raccourcis et vectorisation
 
+#: Les fonctions compilées de PyTorch qui feraient à la place de l'étudiant le travail demandé, par
+#: opération (immuable) : :func:`assert_no_shortcut` les reconnaît par leur nom, quelle que soit la façon
+#: de les appeler (``torch.softmax(x, 1)``, ``x.softmax(1)``, ``F.softmax``).
+SHORTCUTS = MappingProxyType({
+    "conv2d": ("conv2d", "convolution", "_convolution", "conv_tbc", "cudnn_convolution", "conv1d", "conv3d",
+               "mkldnn_convolution", "_conv_depthwise2d", "thnn_conv2d", "slow_conv2d"),
+    "softmax": ("softmax", "_softmax", "log_softmax", "_log_softmax", "special_softmax", "special_log_softmax"),
+    "cross_entropy": ("cross_entropy_loss", "nll_loss", "nll_loss_nd", "nll_loss2d", "log_softmax", "_log_softmax",
+                      "logsumexp", "softmax", "_softmax", "special_logsumexp", "special_softmax",
+                      "special_log_softmax"),
+})
+
+
 def assert_no_shortcut(func: Callable, names: Iterable[str], *args, **kwargs):
     """Exécute ``func(*args, **kwargs)`` et échoue si une fonction compilée de nom interdit a été appelée.
 
@@ -1166,7 +1226,7 @@ def assert_no_shortcut(func: Callable, names: Iterable[str], *args, **kwargs):
     func : callable
         La fonction de l'étudiant.
     names : itérable de str
-        Noms interdits (par exemple ``SHORTCUTS["softmax"]`` de :mod:`course_lib.nn.checks`).
+        Noms interdits (par exemple ``SHORTCUTS["softmax"]``).
 
     Retourne
     --------
@@ -1214,7 +1274,7 @@ def _snapshot_originals() -> tuple:
     own = tuple((name, value) for name, value in globals().items()
                 if not name.startswith("__") and name != "_snapshot_originals" and isinstance(value, (
                     types.ModuleType, types.FunctionType, type, types.BuiltinFunctionType, frozenset, tuple,
-                    functools._lru_cache_wrapper, types.CodeType, int, str)))
+                    functools._lru_cache_wrapper, types.CodeType, int, str, MappingProxyType)))
     external = tuple((path, value) for path in _EXTERNAL if (value := _resolve_path(path)) is not _MISSING)
     return own + external
 

@@ -50,7 +50,7 @@ class Mutant:
     code: str
     why: str                               # l'erreur, en une phrase
     loses: tuple[str, ...] = ()            # cellules notées à 0 (défaut : test_<cell>_hidden)
-    expect: str = ""                       # texte attendu dans la sortie d'une de ces cellules
+    expect: str | tuple[str, ...] = ""     # texte (ou l'un des textes) attendu dans la sortie de ces cellules
 
     def zero_cells(self) -> tuple[str, ...]:
         return self.loses or (f"test_{self.cell}_hidden",)
@@ -74,7 +74,7 @@ class Shortcut:
     answers: dict[str, str] = field(default_factory=dict)    # cellules solution remplacées
     insert: tuple[tuple[str, str], ...] = ()                  # (après ce grade_id, code) : cellules ajoutées
     zero: tuple[str, ...] = ()             # cellules notées à 0 (défaut : les tests des fonctions remplacées)
-    expect: str = ""                       # texte attendu dans la sortie d'une de ces cellules
+    expect: str | tuple[str, ...] = ""     # texte (ou l'un des textes) attendu dans la sortie de ces cellules
     base: str = "solution"                 # « solution » ou « release »
     alone: bool = False                    # dans sa propre remise (il touche à tout le noyau)
 
@@ -165,6 +165,23 @@ def insert_cells(notebook: dict, cells: tuple[tuple[str, str], ...]) -> dict:
         notebook["cells"].insert(index + 1, {"cell_type": "code", "execution_count": None, "metadata": {},
                                              "outputs": [], "source": code})
     return notebook
+
+
+# --------------------------------------------------------------------------- nbgrader
+
+def nbgrader(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 1800):
+    """Une commande nbgrader (generate_assignment, release_assignment...) ; son journal si elle échoue."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True,
+                            text=True, env=env, timeout=timeout)
+    if result.returncode != 0:
+        log = result.stdout + result.stderr
+        errors = [line for line in log.splitlines() if "| ERROR]" in line or "Error" in line]
+        raise AssertionError(f"nbgrader {' '.join(args)} a échoué (code {result.returncode}).\n"
+                             "Erreurs :\n" + "\n".join(errors[:60]) + f"\n--- fin du journal ---\n{log[-12000:]}")
+    return result
 
 
 # --------------------------------------------------------------------------- regroupement des remises
@@ -419,6 +436,12 @@ def _why(graded: dict, student: str, cells) -> str:
     return "\n" + "\n".join(lines) if lines else ""
 
 
+def _explains(expect, text: str) -> bool:
+    """Vrai si la sortie contient le texte attendu (ou l'un d'eux) ; rien d'attendu : vrai."""
+    options = (expect,) if isinstance(expect, str) else tuple(expect)
+    return not any(options) or any(option in text for option in options if option)
+
+
 def check_full_marks(case: GradingCase, graded: dict) -> None:
     got, maximum = total(graded["full"])
     failed = _failed(graded["full"])
@@ -478,7 +501,7 @@ def check_mutants(case: GradingCase, graded: dict) -> None:
             if kept:
                 problems.append(f"{student} : le mutant de {mutant.cell} ({mutant.why}) garde des points : {kept}")
             text = "\n".join(graded.outputs.get(student, {}).get(c, "") for c in mutant.zero_cells())
-            if mutant.expect and mutant.expect not in text:
+            if not _explains(mutant.expect, text):
                 problems.append(f"{student} : le mutant de {mutant.cell} ({mutant.why}) n'échoue pas pour la raison "
                                 f"attendue ({mutant.expect!r}) :{_why(graded, student, mutant.zero_cells())}")
         lost = {c: v for c, v in _failed(scores).items() if c not in zero | affected}
@@ -512,7 +535,7 @@ def check_shortcuts(case: GradingCase, graded: dict) -> None:
             if earned:
                 problems.append(f"{student} : le raccourci « {shortcut.why} » rapporte des points : {earned}")
             text = "\n".join(graded.outputs.get(student, {}).get(c, "") for c in zero)
-            if shortcut.expect and shortcut.expect not in text:
+            if not _explains(shortcut.expect, text):
                 problems.append(f"{student} : le raccourci « {shortcut.why} » n'échoue pas pour la raison attendue "
                                 f"({shortcut.expect!r}) :{_why(graded, student, zero)}")
     assert not problems, "\n".join(problems)
