@@ -291,7 +291,7 @@ def find_matches(ssd, err_threshold=0.1):
 '''}, expect="sous-classe"),
         Shortcut("copie", "copie", "causal_mask exécute une copie du code de course_lib.texture.pixelcnn",
                  answers={"causal_mask": exec_copy("course_lib.texture.pixelcnn", ["causal_mask"])},
-                 expect="copie de son code"),
+                 expect="(une copie :"),
         Shortcut("cache", "cache", "les masques de toutes les tailles impaires jusqu'à 99, calculés à l'import par "
                                    "la référence",
                  answers={"causal_mask": '''

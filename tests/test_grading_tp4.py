@@ -233,7 +233,7 @@ def soft_encode(ab, bins, k=5, sigma=5.0):
 
 def rebalance_weights(prior, bins, lam=0.5, sigma=5.0):
     return _copy["rebalance_weights"](prior, lam, sigma, bins=bins)
-'''}, expect="copie de son code"),
+'''}, expect="(une copie :"),
         Shortcut("fil", "fil", "soft_encode fait calculer la référence par un fil d'exécution",
                  answers={"soft_encode": in_thread(
                      "soft_encode(ab, bins, k=5, sigma=5.0)", "_quantization.soft_encode(ab, bins, k, sigma)",

@@ -234,7 +234,7 @@ def gram_matrix(features):
 
 def optimize(loss_fn, init, steps, lr=0.02):
     return _copy["optimize_image"](loss_fn, init, steps, method="adam", lr=lr, progress=False)[0]
-'''}, expect="copie de son code"),
+'''}, expect="(une copie :"),
         Shortcut("fil", "fil", "style_loss fait calculer la référence par un fil d'exécution",
                  answers={"style_loss": in_thread(
                      "style_loss(features, targets, weights)",
