@@ -216,12 +216,13 @@ def optimize(loss_fn, init, steps, lr=0.02):
         }, "torch.bmm ; Adam écrit à la main (mêmes réglages que torch.optim.Adam)"),
     ),
     shortcuts=(
+        # (dans sa remise, la pile mène aussi aux résultats menteurs du raccourci « sous-classe »)
         Shortcut("pile", "pile", "content_loss rend un scalaire trouvé dans la pile d'appels du test",
                  answers={"content_loss": STACK_WALK + '''
 
 def content_loss(features, target):
     return _peek((), features.dtype, (features, target))
-'''}, expect='hors tolérance'),
+'''}, expect=("hors tolérance", "sous-classe")),
         Shortcut("sous-classe", "sous-classe", "gram_matrix rend un tenseur qui se dit égal à tout",
                  answers={"gram_matrix": LIAR + '''
 
