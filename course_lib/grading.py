@@ -115,12 +115,28 @@ def _intact_problems(originals=()) -> list[str]:
     return problems
 
 
+def _active_torch_modes() -> list[str]:
+    """Les modes de PyTorch actifs qui intercepteraient les opérations des comparaisons (sauf l'appareil par
+    défaut, ``torch.set_default_device``)."""
+    from torch.overrides import _get_current_function_mode_stack
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    device_context = getattr(sys.modules.get("torch.utils._device"), "DeviceContext", None)
+    modes = [m for m in _get_current_function_mode_stack() if type(m) is not device_context]
+    return [type(m).__qualname__ for m in modes + list(_get_current_dispatch_mode_stack())]
+
+
 def _require_intact() -> None:
     problems = _intact_problems()
     if problems:
         raise ReferenceUsedError(
             f"Les outils de test ont été modifiés ({', '.join(problems[:4])} remplacé) : ce test ne peut pas être "
             "validé. Ne remplacez aucune fonction de numpy, torch, threading ou course_lib.grading.")
+    modes = _active_torch_modes()
+    if modes:
+        raise ReferenceUsedError(
+            f"Un mode de PyTorch ({', '.join(modes[:3])}) intercepte toutes les opérations : ce test ne peut pas "
+            "être validé. Quittez-le (bloc with) avant les tests.")
 
 
 # --------------------------------------------------------------------------- valeurs exactes

@@ -624,3 +624,23 @@ def test_the_fallback_sampler_sees_other_threads():
     worker.join()
     sampler.finish()
     assert images.rgb_to_gray.__code__ in recorder.codes
+
+
+def test_a_torch_mode_left_active_is_refused_but_the_default_device_is_not():
+    from torch.overrides import TorchFunctionMode
+
+    class Zeros(TorchFunctionMode):                 # toute opération rendrait des zéros, la référence aussi
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            return torch.zeros_like(out) if isinstance(out, torch.Tensor) and out.is_floating_point() else out
+
+    x = torch.rand(3, 4, 4)
+    mode = Zeros()
+    mode.__enter__()
+    try:
+        with pytest.raises(grading.ReferenceUsedError, match="mode de PyTorch"):
+            grading.check_against_reference(lambda v: v[:1] * 0, images.rgb_to_gray, [x])
+    finally:
+        mode.__exit__(None, None, None)
+    with torch.device("cpu"):
+        grading.check_against_reference(own_gray, images.rgb_to_gray, [x], forbidden=[images])
