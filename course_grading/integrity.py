@@ -33,9 +33,9 @@ import types
 STRICT_MODULES = ("course_lib.grading", "course_lib.validation", "numpy.testing", "numpy.testing._private.utils",
                   "torch.testing", "torch.testing._comparison")
 #: Bibliothèques dont se servent les tests (et que les références appellent).
-LIBRARY_MODULES = ("numpy", "numpy.linalg", "numpy.fft", "torch", "torch.nn.functional", "torch.linalg",
-                   "torch.fft", "math", "operator", "functools", "inspect", "types", "copy", "builtins",
-                   "warnings", "threading", "_thread", "gc", "ctypes")
+LIBRARY_MODULES = ("numpy", "numpy.linalg", "numpy.fft", "torch", "torch.nn", "torch.nn.functional", "torch.nn.init",
+                   "torch.linalg", "torch.fft", "torch.autograd", "torch.optim", "math", "operator", "functools",
+                   "inspect", "types", "copy", "builtins", "warnings", "threading", "_thread", "gc", "ctypes")
 #: Classes dont les attributs (méthodes) ne doivent pas changer.
 LIBRARY_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("numpy", "ndarray"))
 #: Classes d'IPython et d'ipykernel qui décident de ce qu'est une erreur et de ce qui est envoyé.
