@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUDGET_S = 300.0           # 5 minutes par notebook au profil « cpu » (issue 14)
+CELL_TIMEOUT_S = 900       # aucune cellule ne doit prendre 15 minutes au profil « cpu »
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Timing:
     cpu_s: float
     ok: bool
     error: str = ""
+    timed_out: bool = False
 
 
 def lecture_notebooks(selected=None) -> list[Path]:
@@ -60,26 +62,42 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_notebook(path: Path, profile: str = "cpu", timeout_s: float = 3600.0) -> Timing:
+def time_notebook(path: Path, profile: str = "cpu", timeout_s: float = 3600.0,
+                  cell_timeout_s: float = CELL_TIMEOUT_S, retries: int = 1) -> Timing:
     """Exécute ``path`` au profil ``profile`` dans un processus neuf ; retourne le temps mural et CPU.
 
     Le temps CPU est celui des processus enfants (nbconvert et le noyau qu'il lance), utilisateur + système.
-    Le notebook exécuté est jeté : la copie versionnée reste sans sorties.
+    Le notebook exécuté est jeté : la copie versionnée reste sans sorties. Une cellule qui dépasse
+    ``cell_timeout_s`` fait échouer l'exécution ; elle est relancée ``retries`` fois, car un noyau peut rester
+    bloqué sans rien calculer sur une machine très chargée (message perdu entre le noyau et nbconvert).
     """
+    timing = _time_once(path, profile, timeout_s, cell_timeout_s)
+    for _ in range(retries):
+        if not timing.timed_out:
+            break
+        timing = _time_once(path, profile, timeout_s, cell_timeout_s)
+    return timing
+
+
+def _time_once(path: Path, profile: str, timeout_s: float, cell_timeout_s: float) -> Timing:
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_DEVICE="cpu",
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with tempfile.TemporaryDirectory(prefix="bench-notebook-") as out:
         command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   f"--ExecutePreprocessor.timeout={int(timeout_s)}", "--output-dir", out, str(path)]
+                   f"--ExecutePreprocessor.timeout={int(cell_timeout_s)}", "--output-dir", out, str(path)]
         cpu_before, start = _children_cpu(), time.perf_counter()
         try:
             result = subprocess.run(command, cwd=path.parent, env=env, capture_output=True, text=True,
                                     timeout=timeout_s + 60)
-            ok, error = result.returncode == 0, result.stderr.strip().splitlines()[-1:] if result.returncode else []
+            ok, error, timed_out = result.returncode == 0, "", False
+            if not ok:
+                lines = result.stderr.strip().splitlines() or ["(aucun message)"]
+                error = next((line for line in reversed(lines) if "Error" in line), lines[-1]).strip()
+                timed_out = "CellTimeoutError" in result.stderr
         except subprocess.TimeoutExpired:
-            ok, error = False, [f"dépasse {timeout_s:.0f} s"]
+            ok, error, timed_out = False, f"dépasse {timeout_s:.0f} s", False
         wall = time.perf_counter() - start
-        return Timing(path.stem, wall, _children_cpu() - cpu_before, ok, error[0] if error else "")
+        return Timing(path.stem, wall, _children_cpu() - cpu_before, ok, error, timed_out)
 
 
 def benchmarks(quick: bool):

@@ -57,3 +57,14 @@ def test_a_failing_notebook_is_reported_not_hidden(tmp_path):
     path = write_notebook(tmp_path / "faux.ipynb", "raise ValueError('exprès')")
     timing = bench_notebooks.time_notebook(path, profile="ci", timeout_s=300)
     assert not timing.ok and "ValueError" in timing.error
+
+
+def test_a_stuck_cell_times_out_and_is_retried_once(tmp_path):
+    runs = tmp_path / "runs.txt"
+    path = write_notebook(tmp_path / "bloque.ipynb", (
+        f"open({str(runs)!r}, 'a').write('x')\n"
+        "import time\n"
+        "time.sleep(120)\n"))
+    timing = bench_notebooks.time_notebook(path, profile="ci", timeout_s=300, cell_timeout_s=3, retries=1)
+    assert not timing.ok and timing.timed_out and "Timeout" in timing.error
+    assert runs.read_text() == "xx", "une cellule bloquée doit être relancée une fois, pas plus"
