@@ -135,14 +135,8 @@ def texture_patches(n_per_class: int = 200, size: int = 16, split: str = "train"
 
 # --------------------------------------------------------------------------- CIFAR-10 (optionnel)
 
-CIFAR10_ASSET = data.register_asset(data.Asset(
-    name="cifar10",
-    filename="cifar-10-python.tar.gz",
-    url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-    sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
-    description="CIFAR-10, 60 000 images 32×32 en 10 classes (Krizhevsky 2009), version Python",
-    size_mb=163,
-))
+#: L'archive officielle, inscrite au registre par :mod:`course_lib.data` (qui lit aussi CIFAR-10 par torchvision).
+CIFAR10_ASSET = data.CIFAR10_ARCHIVE
 
 #: Les classes de CIFAR-10, en français (dans l'ordre des étiquettes).
 CIFAR10_CLASSES = ["avion", "automobile", "oiseau", "chat", "cerf", "chien", "grenouille", "cheval",
