@@ -46,7 +46,8 @@ from .texture.gatys import History, gram_matrix, optimize_image, texture_loss, t
 from .validation import check_choice, check_images, check_number, check_size, check_tensor, describe, unbatch
 
 __all__ = [
-    "CONTENT_LAYER", "STYLE_LAYERS", "DEFAULT_BALANCE", "default_ratio", "content_loss", "style_loss",
+    "CONTENT_LAYER", "STYLE_LAYERS", "BALANCE_IMAGENET", "BALANCE_RANDOM", "default_balance", "default_ratio",
+    "content_loss", "style_loss",
     "StyleTransferLoss",
     "transfer", "total_variation", "rgb_to_yiq", "yiq_to_rgb", "match_luminance", "gram_of", "procedural_painting",
 ]
@@ -55,8 +56,11 @@ __all__ = [
 CONTENT_LAYER = "relu4_2"
 #: Couches du style (« conv1_1 » à « conv5_1 » de l'article, redressées).
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-#: Équilibre par défaut : α/β = DEFAULT_BALANCE / (N_l M_l), voir :func:`transfer` et :func:`default_ratio`.
-DEFAULT_BALANCE = 0.005
+#: Équilibre par défaut avec les poids ImageNet de VGG19 (torchvision) : une estimation, voir :func:`default_balance`.
+BALANCE_IMAGENET = 0.1
+#: Équilibre par défaut avec le repli aléatoire de :mod:`course_lib.features` : réglé à l'œil, voir
+#: :func:`default_balance`.
+BALANCE_RANDOM = 0.005
 
 _YIQ_FROM_RGB = ((0.299, 0.587, 0.114), (0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))
 
@@ -105,15 +109,21 @@ class StyleTransferLoss(torch.nn.Module):
     """α L_contenu + β L_style, avec ses cibles (contenu et matrices de Gram du style) calculées une fois.
 
     ``loss(images)`` retourne ``(perte totale, {"contenu": ..., "style": ...})``
-    (les deux termes avant pondération).
+    (les deux termes avant pondération). Le poids du contenu est ``ratio``
+    (:math:`\\alpha/\\beta`) ou, à défaut, ``balance / (N_l M_l)`` ; sans l'un ni
+    l'autre, l'équilibre de :func:`default_balance` pour ``net``.
     """
 
     def __init__(self, net, content: torch.Tensor, style: torch.Tensor, ratio: float | None = None,
                  content_layer: str = CONTENT_LAYER, style_layers=STYLE_LAYERS, layer_weights=None,
-                 tv_weight: float = 0.0):
+                 tv_weight: float = 0.0, balance: float | None = None):
         super().__init__()
+        if ratio is not None and balance is not None:
+            raise ValueError("Donnez « ratio » (α/β) ou « balance » (α/β x N_l M_l), pas les deux ; "
+                             f"reçu : ratio={ratio!r} et balance={balance!r}.")
         self.net = net
         self.ratio = ratio
+        self.balance = balance
         self.tv_weight = tv_weight
         self.content_layer = content_layer
         self.style_layers = tuple(style_layers)
@@ -123,7 +133,9 @@ class StyleTransferLoss(torch.nn.Module):
             self.content_target = _features(net, content, {content_layer})[content_layer]
             self.style_targets = texture_targets(_features(net, style, set(self.style_layers)))
         if self.ratio is None:
-            self.ratio = default_ratio(self.content_target)
+            if self.balance is None:
+                self.balance = default_balance(net)
+            self.ratio = default_ratio(self.content_target, self.balance)
 
     def forward(self, images: torch.Tensor):
         features = _features(self.net, images, self.layers)
@@ -151,14 +163,87 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     return (dy.flatten(1).mean(1) + dx.flatten(1).mean(1)).sum()
 
 
-def default_ratio(content_features: torch.Tensor, balance: float = DEFAULT_BALANCE) -> float:
-    """Le rapport α/β par défaut : ``balance / (N_l M_l)`` pour les activations ``(B, N_l, H_l, W_l)`` du contenu.
+def default_balance(net) -> float:
+    """L'équilibre contenu/style par défaut pour l'extracteur de caractéristiques ``net``.
+
+    L'équilibre est le rapport :math:`\\alpha/\\beta` multiplié par le nombre
+    :math:`N_l M_l` d'activations de la couche du contenu (:func:`default_ratio`).
+    Il dépend des caractéristiques : la perte de contenu croît comme le carré des
+    activations et la perte de style comme leur puissance quatrième, et les
+    deux jeux de caractéristiques de :mod:`course_lib.features` n'ont ni la même
+    échelle ni la même sémantique.
+
+    - :data:`BALANCE_RANDOM` = 0,005, pour le repli aléatoire (``net.pretrained``
+      faux, et tout extracteur sans attribut ``pretrained``, comme la banque de
+      filtres) : **réglé à l'œil** sur le notebook 07 (Chelsea et le tableau
+      procédural « nuit », 96 pixels, 50 itérations de L-BFGS à partir de la
+      photo) : le chat reste reconnaissable sous les tourbillons du tableau.
+      En dessous, l'effet du style sature (à 0,0005, l'image est presque la
+      même : 13,7 dB de PSNR par rapport à la photo contre 13,9 dB) ; 10 fois
+      plus (0,05) rend la photo presque intacte (28 dB).
+    - :data:`BALANCE_IMAGENET` = 0,1, pour les poids ImageNet de torchvision
+      (``net.pretrained`` vrai) : une **estimation**, pas un réglage (les poids
+      n'ont pas pu être téléchargés là où ce module a été écrit), encadrée par
+      deux calculs :
+
+      * l'article donne :math:`\\alpha/\\beta = 10^{-3}` pour des images de 512
+        pixels et un VGG dont l'entrée va de 0 à 255. Si ses activations étaient
+        celles de torchvision multipliées par :math:`255 \\times 0{,}226 \\approx 57`
+        (l'écart type de la normalisation d'ImageNet), :math:`E_l` serait
+        multipliée par :math:`57^4` et la perte de contenu par :math:`57^2`,
+        soit :math:`\\alpha/\\beta \\approx 3 \\cdot 10^{-7}` en nos unités et, avec
+        :math:`N_l M_l = 512 \\times 64 \\times 64` pour ``conv4_2``, un équilibre
+        d'environ 0,6. Mais l'article utilise un VGG « normalisé » (activation
+        moyenne de 1 pour chaque filtre), dont l'échelle n'est pas celle-là :
+        c'est une borne haute incertaine ;
+      * *neural-style* (Johnson 2015) utilise les mêmes couches avec le VGG19
+        de Caffe (entrée de 0 à 255) : poids 5 pour le contenu et 100 pour le
+        style, avec des erreurs quadratiques moyennes et des matrices de Gram
+        divisées par :math:`N_l M_l`, soit
+        :math:`10\\,\\mathcal{L}_\\text{contenu}/(N_l M_l) + \\sum_l 400\\,E_l/N_l^2`.
+        En ramenant la somme de ses poids de couche (0,13) à la nôtre (1), puis
+        l'échelle de Caffe à celle de torchvision (:math:`57^2`), on trouve un
+        équilibre d'environ 0,02.
+
+      0,1 est leur moyenne géométrique : chacune en est à un facteur 5 près. Le
+      curseur du notebook 07 couvre deux ordres de grandeur de part et d'autre
+      de l'équilibre par défaut pour le vérifier avec les vrais poids.
+
+    Paramètres
+    ----------
+    net : module
+        L'extracteur de caractéristiques (:func:`course_lib.features.vgg19`),
+        dont l'attribut ``pretrained`` dit si ses poids sont ceux d'ImageNet.
+
+    Retourne
+    --------
+    float
+        :data:`BALANCE_IMAGENET` ou :data:`BALANCE_RANDOM`.
+
+    Références
+    ----------
+    Gatys et al. 2016, section 2 et figure 3 (:math:`\\alpha/\\beta = 10^{-3}` ou
+    :math:`10^{-4}`) ; J. Johnson, *neural-style*, https://github.com/jcjohnson/neural-style, 2015.
+    """
+    pretrained = getattr(net, "pretrained", False)
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"L'attribut « pretrained » de l'argument « net » doit être un booléen ; "
+                        f"reçu : {describe(pretrained)}.")
+    return BALANCE_IMAGENET if pretrained else BALANCE_RANDOM
+
+
+def default_ratio(content_features: torch.Tensor, balance: float) -> float:
+    """Le rapport α/β ``balance / (N_l M_l)`` pour les activations ``(B, N_l, H_l, W_l)`` du contenu.
 
     :math:`\\mathcal{L}_\\text{contenu}` est une somme sur les :math:`N_l M_l`
     activations alors que :math:`E_l` est une moyenne : diviser α par leur nombre
     donne le même équilibre entre contenu et style à toutes les tailles d'image.
+    L'équilibre par défaut vient de :func:`default_balance`.
     """
-    return balance / content_features[0].numel()
+    check_tensor(content_features, "content_features", ndim=(3, 4), floating=True)
+    check_number(balance, "balance", nonnegative=True)
+    features = content_features if content_features.dim() == 3 else content_features[0]
+    return balance / features.numel()
 
 
 def _features(net, images: torch.Tensor, layers: set[str]) -> dict[str, torch.Tensor]:
@@ -209,7 +294,8 @@ def _target_size(content: torch.Tensor, size) -> tuple[int, int]:
 
 
 def transfer(content: torch.Tensor, style: torch.Tensor, *, size=None, steps: int | None = None,
-             ratio: float | None = None, content_layer: str = CONTENT_LAYER, style_layers=STYLE_LAYERS,
+             ratio: float | None = None, balance: float | None = None, content_layer: str = CONTENT_LAYER,
+             style_layers=STYLE_LAYERS,
              layer_weights=None, init="content", method: str = "lbfgs", lr: float | None = None,
              tv_weight: float = 0.0,
              preserve_color: bool = False, scales: int = 1, style_scale: float = 1.0, net=None,
@@ -231,16 +317,15 @@ def transfer(content: torch.Tensor, style: torch.Tensor, *, size=None, steps: in
         (:math:`\\beta = 1`). Plus il est petit, plus le style domine. Comme
         :math:`\\mathcal{L}_\\text{contenu}` est une *somme* sur les
         :math:`N_l M_l` activations (équation (1)) et :math:`E_l` une moyenne, un
-        même rapport donne plus de poids au contenu dans une grande image. Par
-        défaut : :func:`default_ratio`, ``DEFAULT_BALANCE / (N_l M_l)``, le même
-        équilibre à toutes les tailles ; ``DEFAULT_BALANCE = 0.005`` a été réglé à
-        l'œil avec le repli aléatoire de :mod:`course_lib.features`. L'article
-        utilise :math:`10^{-3}` ou :math:`10^{-4}` pour des images de 512 pixels
-        et un VGG dont l'entrée va de 0 à 255 : ses activations sont environ 57
-        fois plus grandes, ce qui multiplie :math:`E_l` par :math:`57^4` et la
-        perte de contenu par :math:`57^2` ; en nos unités, c'est un rapport
-        d'environ :math:`3 \\cdot 10^{-7}` à 512 pixels, soit un équilibre de
-        l'ordre de 0,5 (une estimation : avec les poids ImageNet, essayez 0,1 à 1).
+        même rapport donne plus de poids au contenu dans une grande image :
+        préférez ``balance``.
+    balance : float, optionnel
+        L'équilibre :math:`\\alpha/\\beta \\times N_l M_l` (:func:`default_ratio`),
+        le même à toutes les tailles d'image ; à la place de ``ratio``. Par
+        défaut : :func:`default_balance` des caractéristiques utilisées, 0,1
+        avec les poids ImageNet (une estimation) et 0,005 avec le repli
+        aléatoire (réglé à l'œil). Essayez un ordre de grandeur de part et
+        d'autre.
     content_layer, style_layers : str, liste de str
         Couches du contenu et du style (par défaut celles de l'article).
     layer_weights : optionnel
@@ -301,6 +386,11 @@ def transfer(content: torch.Tensor, style: torch.Tensor, *, size=None, steps: in
     steps = profile().steps if steps is None else check_number(steps, "steps", integer=True, nonnegative=True)
     if ratio is not None:
         check_number(ratio, "ratio", nonnegative=True)
+    if balance is not None:
+        check_number(balance, "balance", nonnegative=True)
+        if ratio is not None:
+            raise ValueError("Donnez « ratio » (α/β) ou « balance » (α/β x N_l M_l), pas les deux ; "
+                             f"reçu : ratio={ratio!r} et balance={balance!r}.")
     check_number(scales, "scales", integer=True, positive=True, high=6)
     check_number(style_scale, "style_scale", positive=True)
     if isinstance(style_layers, str):
@@ -343,7 +433,7 @@ def transfer(content: torch.Tensor, style: torch.Tensor, *, size=None, steps: in
         else:
             x0 = torch.rand_like(level_content)
         loss = StyleTransferLoss(net, level_content, level_style, ratio, content_layer, style_layers,
-                                 layer_weights, tv_weight)
+                                 layer_weights, tv_weight, balance=balance)
         current, history = optimize_image(loss, x0, steps, method=method, lr=lr, snapshot_every=snapshot_every,
                                           progress=progress, history=history,
                                           description=f"transfert de style {level_size[0]}x{level_size[1]}")

@@ -60,6 +60,7 @@ def test_transfer_loss_computes_targets_once(net, images):
 
     class Counting(torch.nn.Module):
         layers = net.layers
+        pretrained = net.pretrained
 
         def forward(self, batch, layers=None):
             calls.append(sorted(layers))
@@ -69,8 +70,91 @@ def test_transfer_loss_computes_targets_once(net, images):
     assert len(calls) == 2
     total, parts = loss(content[None])
     assert len(calls) == 3 and float(parts["contenu"]) == 0.0
-    assert loss.ratio == pytest.approx(style.DEFAULT_BALANCE / (512 * 5 * 7))    # conv4_2 : 512 x 5 x 7
+    assert loss.ratio == pytest.approx(style.BALANCE_RANDOM / (512 * 5 * 7))    # conv4_2 : 512 x 5 x 7
     assert float(total) == pytest.approx(float(parts["style"]))
+
+
+def test_default_ratio_divides_the_balance_by_the_number_of_content_activations():
+    assert style.default_ratio(torch.zeros(1, 512, 5, 7), 0.5) == pytest.approx(0.5 / (512 * 5 * 7))
+    assert style.default_ratio(torch.zeros(512, 5, 7), 0.5) == pytest.approx(0.5 / (512 * 5 * 7))
+    loss = style.StyleTransferLoss(_Frozen(pretrained=True), torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40),
+                                   balance=0.2)
+    assert loss.balance == 0.2 and loss.ratio == pytest.approx(0.2 / (4 * 5 * 5))
+
+
+class _Frozen(torch.nn.Module):
+    """Un extracteur minuscule : « relu4_2 » et les couches de style sont des moyennes locales 8x8."""
+
+    layers = (style.CONTENT_LAYER, *style.STYLE_LAYERS)
+
+    def __init__(self, pretrained):
+        super().__init__()
+        self.pretrained = pretrained
+
+    def forward(self, images, layers=None):
+        pooled = torch.nn.functional.avg_pool2d(torch.cat([images, images[:, :1]], 1), 8)
+        return {name: pooled for name in (layers or self.layers)}
+
+
+def test_default_balance_follows_the_features_in_use():
+    assert style.BALANCE_IMAGENET == pytest.approx(20 * style.BALANCE_RANDOM)
+    assert style.default_balance(_Frozen(pretrained=True)) == style.BALANCE_IMAGENET
+    assert style.default_balance(_Frozen(pretrained=False)) == style.BALANCE_RANDOM
+    assert style.default_balance(features.filter_bank(device="cpu")) == style.BALANCE_RANDOM
+    assert style.default_balance(torch.nn.Identity()) == style.BALANCE_RANDOM    # sans attribut « pretrained »
+    with pytest.raises(TypeError, match="« pretrained »"):
+        style.default_balance(_Frozen(pretrained="oui"))
+    content, painting = torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40)
+    for pretrained, balance in ((True, style.BALANCE_IMAGENET), (False, style.BALANCE_RANDOM)):
+        loss = style.StyleTransferLoss(_Frozen(pretrained), content, painting)
+        assert loss.balance == balance and loss.ratio == pytest.approx(balance / (4 * 5 * 5))
+
+
+@pytest.fixture
+def imagenet_cache(tmp_path, monkeypatch):
+    """Un faux fichier de poids ImageNet de VGG19 (au format de torchvision) dans un TORCH_HOME temporaire."""
+    import dataclasses
+
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(5)
+    target = tmp_path / "torch" / "hub" / "checkpoints" / data.ASSETS["vgg19"].filename
+    target.parent.mkdir(parents=True)
+    torch.save({f"features.{k}": v for k, v in make_layers(cfgs["E"]).state_dict().items()}, target)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("COURSE_OFFLINE", "1")                       # aucun téléchargement
+    monkeypatch.setitem(data.ASSETS, "vgg19", dataclasses.replace(data.ASSETS["vgg19"],
+                                                                  sha256=data.sha256sum(target)))
+    features.clear_cache()
+    yield target
+    features.clear_cache()
+
+
+def test_transfer_uses_the_imagenet_balance_when_the_weights_are_in_the_cache(imagenet_cache, monkeypatch):
+    content, painting = data.photo("chelsea", size=32), style.procedural_painting(32, seed=1)
+    real = features.vgg19((style.CONTENT_LAYER, *style.STYLE_LAYERS), device="cpu")
+    assert real.pretrained
+    loss = style.StyleTransferLoss(real, content[None], painting[None])
+    assert loss.balance == style.BALANCE_IMAGENET
+    assert loss.ratio == pytest.approx(style.BALANCE_IMAGENET / loss.content_target[0].numel())
+    # transfer() sans « net » charge ces poids et prend le même équilibre
+    seen = []
+    original = style.StyleTransferLoss.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append((self.net.pretrained, self.balance))
+
+    monkeypatch.setattr(style.StyleTransferLoss, "__init__", spy)
+    style.transfer(content, painting, steps=1, progress=False)
+    assert seen == [(True, style.BALANCE_IMAGENET)]
+    # sans le fichier : repli aléatoire, avec son propre équilibre
+    imagenet_cache.unlink()
+    features.clear_cache()
+    seen.clear()
+    with pytest.warns(features.FeatureWarning, match="ALÉATOIRES"):
+        style.transfer(content, painting, steps=1, progress=False)
+    assert seen == [(False, style.BALANCE_RANDOM)]
 
 
 def _losses(net, content, painting, image):
@@ -94,7 +178,7 @@ def test_transfer_lowers_the_style_loss_and_keeps_the_content(net, images):
     # et plus de poids au contenu garde mieux le contenu
     course_lib.seed(0)
     faithful = style.transfer(content, painting, steps=12, net=net, progress=False,
-                              ratio=100 * style.default_ratio(torch.zeros(1, 512, 5, 7)))
+                              balance=100 * style.BALANCE_RANDOM)
     assert _losses(net, content, painting, faithful)[0] < content_after
 
 
@@ -155,6 +239,12 @@ def test_bad_arguments_give_french_errors(net, images):
         style.transfer(content[:1], painting, steps=1, net=net)
     with pytest.raises(ValueError, match="« ratio »"):
         style.transfer(content, painting, steps=1, ratio=-1.0, net=net)
+    with pytest.raises(ValueError, match="« balance »"):
+        style.transfer(content, painting, steps=1, balance=-1.0, net=net)
+    with pytest.raises(ValueError, match="pas les deux"):
+        style.transfer(content, painting, steps=1, ratio=1e-6, balance=0.1, net=net)
+    with pytest.raises(ValueError, match="pas les deux"):
+        style.StyleTransferLoss(net, content[None], painting[None], ratio=1e-6, balance=0.1)
     with pytest.raises(ValueError, match="« init »"):
         style.transfer(content, painting, steps=1, init="photo", net=net)
     with pytest.raises(ValueError, match="« scales »"):
