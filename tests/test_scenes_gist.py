@@ -338,3 +338,18 @@ def test_gist_counts_about_twice_the_colour_between_random_scenes():
     off = ~torch.eye(len(batch), dtype=torch.bool)
     ratio = (torch.cdist(gist_part, gist_part) ** 2)[off].mean() / (torch.cdist(colour, colour) ** 2)[off].mean()
     assert 1.5 < float(ratio) < 3.0, float(ratio)
+
+
+def test_gist_on_several_cpu_threads_matches_one_thread_and_restores_the_setting():
+    # Sur CPU, chaque fil calcule une part du lot sur un seul cœur ; le réglage de torch est rétabli.
+    batch = data.synthetic_scenes(5, size=48, seed=3)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one = G.gist(batch, "hays_efros", image_size=32)
+    torch.set_num_threads(2)
+    try:
+        two = G.gist(batch, "hays_efros", image_size=32)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(two, one, atol=1e-6, rtol=1e-5)
