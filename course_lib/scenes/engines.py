@@ -126,7 +126,8 @@ class IVFPQEngine:
     nlist : int
         Nombre de listes inversées (k-moyennes des descripteurs, distance euclidienne).
     m, nbits : int
-        Sous-quantificateurs (``m`` divise ``dim + n_blocks²``) et bits par code.
+        Sous-quantificateurs (``m`` divise ``dim + n_blocks²`` ; par défaut le plus grand diviseur qui
+        laisse au moins 4 valeurs par sous-vecteur : 136 pour « hays_efros ») et bits par code.
     nprobe : int
         Listes visitées par requête (les plus proches de la requête pour la distance masquée).
     k_factor : int
@@ -147,8 +148,8 @@ class IVFPQEngine:
         self.refine_kind = check_choice(refine, "refine", REFINES)
         self.dim, self.n_blocks = int(dim), int(n_blocks)
         augmented = self.dim + self.n_blocks**2
-        if m is None:
-            m = max(d for d in range(1, 65) if augmented % d == 0)
+        if m is None:                                      # sous-vecteurs d'au moins 4 valeurs
+            m = max(d for d in range(1, augmented // 4 + 1) if augmented % d == 0) if augmented >= 4 else 1
         check_number(m, "m", integer=True, positive=True)
         if augmented % m:
             raise ValueError(f"L'argument « m » doit diviser la taille du vecteur augmenté ({self.dim} valeurs "
@@ -216,7 +217,12 @@ class IVFPQEngine:
         kmeans = faiss.Kmeans(self.dim, self.nlist, niter=20, seed=1234, max_points_per_centroid=256)
         kmeans.train(sample)
         self._build(kmeans.centroids)
-        self.ivf.train(augment(sample, self.n_blocks))
+        # Quantificateurs PQ entraînés sur les résidus x - c de la liste de chaque descripteur (celle de
+        # l'ajout, au sens euclidien), dans l'espace augmenté.
+        _, lists = self._assign.search(sample, 1)
+        residuals = augment(sample, self.n_blocks) - augment(kmeans.centroids, self.n_blocks)[lists.ravel()]
+        self.ivf.pq.train(np.ascontiguousarray(residuals))
+        self.ivf.is_trained = True
         pending, self._pending = self._pending, []
         for x in pending:
             self._add_trained(x)
@@ -232,7 +238,7 @@ class IVFPQEngine:
         quantizer.add(augment(centroids, self.n_blocks))
         self.ivf = faiss.IndexIVFPQ(quantizer, augmented, self.nlist, self.m, self.nbits,
                                     faiss.METRIC_INNER_PRODUCT)
-        self.ivf.by_residual = False
+        self.ivf.by_residual = True
         self.ivf.referenced_objects = [quantizer]
         if self.refine_kind == "fp16":
             self.refine = faiss.IndexScalarQuantizer(augmented, faiss.ScalarQuantizer.QT_fp16,

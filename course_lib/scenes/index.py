@@ -84,7 +84,7 @@ class SceneIndex:
         :class:`~course_lib.scenes.engines.IVFPQEngine`).
     nlist, m, nbits, nprobe, k_factor, refine, train_size :
         Paramètres d'IVF-PQ : listes inversées, sous-quantificateurs (un diviseur de la taille du
-        descripteur augmenté de ses ``n²`` sommes de carrés ; par défaut le plus grand au plus 64),
+        descripteur augmentée de ses ``n²`` sommes de carrés ; par défaut, 4 valeurs par sous-vecteur),
         bits par code, listes visitées, candidats reclassés par scène demandée, stockage du
         raffinement (``"fp16"``, ``"flat"`` ou ``"none"``), descripteurs pour l'entraînement (par
         défaut ``max(40 nlist, 10 000)``).
