@@ -214,13 +214,15 @@ class IVFPQEngine:
         if self.nlist > len(sample) // 39:
             # Peu de descripteurs : moins de listes plutôt que des listes vides.
             self.nlist = max(1, len(sample) // 39)
-        kmeans = faiss.Kmeans(self.dim, self.nlist, niter=20, seed=1234, max_points_per_centroid=256)
+        kmeans = faiss.Kmeans(self.dim, self.nlist, niter=10, seed=1234, max_points_per_centroid=128)
         kmeans.train(sample)
         self._build(kmeans.centroids)
         # Quantificateurs PQ entraînés sur les résidus x - c de la liste de chaque descripteur (celle de
         # l'ajout, au sens euclidien), dans l'espace augmenté.
         _, lists = self._assign.search(sample, 1)
         residuals = augment(sample, self.n_blocks) - augment(kmeans.centroids, self.n_blocks)[lists.ravel()]
+        self.ivf.pq.cp.niter, self.ivf.pq.cp.max_points_per_centroid = 10, 64   # m petits k-moyennes
+        self.ivf.pq.cp.seed = 1234
         self.ivf.pq.train(np.ascontiguousarray(residuals))
         self.ivf.is_trained = True
         pending, self._pending = self._pending, []
