@@ -324,3 +324,36 @@ def test_images_added_in_several_chunks_stay_available():
     assert float((back - photos[[0, 3]]).abs().max()) <= 1 / 255 + 1e-6
     index.add_images(photos[:1], progress=False)
     assert len(index.sources) == 2 and len(index) == 5
+
+
+def test_source_table_locates_scenes_across_many_segments():
+    from course_lib.scenes.sources import SourceTable
+
+    table = SourceTable()
+    start = 0
+    for k in range(50):                      # segments sans image, qui ne se prolongent pas entre eux
+        table.extend({"type": "none", "k": k}, start, k + 1)
+        start += k + 1
+    assert len(table) == start == 50 * 51 // 2
+    for index in (0, 1, 2, 3, 1000, start - 1):
+        segment, offset = table.locate(index)
+        first = segment * (segment + 1) // 2
+        assert table.segments[segment]["k"] == segment and offset == index - first
+    with pytest.raises(IndexError, match="hors de la base"):
+        table.locate(start)
+    # un registre relu doit avoir des segments contigus et les chemins de ses dossiers
+    with pytest.raises(ValueError, match="contigus"):
+        SourceTable.from_saved([{"type": "none", "start": 3, "count": 2}], {})
+    with pytest.raises(ValueError, match="chemins"):
+        SourceTable.from_saved([{"type": "folder", "root": "/x", "start": 0, "count": 2}], {})
+
+
+def test_index_files_of_the_previous_format_are_refused_with_a_clear_message(small_index, tmp_path):
+    with np.load(small_index.save(tmp_path / "base.npz")) as archive:
+        contents = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(contents["metadata"]))
+    meta["format"] = "course_lib.scenes.SceneIndex/1"
+    contents["metadata"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "ancien.npz", **contents)
+    with pytest.raises(ValueError, match="reconstruisez"):
+        SceneIndex.load(tmp_path / "ancien.npz")
