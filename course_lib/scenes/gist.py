@@ -5,7 +5,10 @@ de chaque filtre de Gabor (une orientation, une échelle) moyennée sur une
 grille de 4 x 4 blocs. Tout le calcul se fait dans le domaine de Fourier, par
 lots, sur l'appareil des images (``torch.fft``) : une transformée de Fourier
 par image, un produit par la fonction de transfert de chaque filtre, une
-transformée inverse.
+transformée inverse. Un filtre d'échelle grossière ne laisse passer qu'une
+bande étroite du spectre : sa transformée inverse se fait en deux passes 1D,
+la première sur cette bande seulement (:func:`gabor_bands`, avec sa borne
+d'erreur). Sur CPU, chaque fil de calcul traite une part du lot.
 
 Trois préréglages (:data:`PRESETS`) :
 
