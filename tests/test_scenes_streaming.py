@@ -122,3 +122,14 @@ def test_streaming_build_errors_are_in_french(tmp_path):
         streaming.build_from_folder(tmp_path / "vide", tmp_path / "out", progress=False)
     with pytest.raises(ValueError, match="chunk_size"):
         streaming.build_from_folder(tmp_path, tmp_path / "out2", chunk_size=0)
+
+
+def test_streaming_build_of_a_refined_ivfpq_index(places, one_go, tmp_path):
+    # IVF-PQ : entraîné sur un échantillon de toute la base, puis raffiné sur les descripteurs gardés
+    root, _, _ = places
+    build = streaming.build_from_folder(root, tmp_path / "ivfpq", kind="ivfpq", nlist=2, nbits=4, **SETTINGS)
+    assert build.index.kind == "ivfpq" and len(build.index) == 30
+    descriptors = one_go.index.engine.reconstruct(0, 30)
+    found = build.index.search_descriptors(torch.from_numpy(descriptors[:6]), k=5)
+    torch.testing.assert_close(found.indices[:, 0], torch.arange(6))
+    assert SceneIndex.load(tmp_path / "ivfpq" / streaming.INDEX, device="cpu").kind == "ivfpq"

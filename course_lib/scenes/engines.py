@@ -200,10 +200,23 @@ class IVFPQEngine:
             self.train()
 
     def train(self) -> None:
-        """k-moyennes (listes), quantificateurs PQ, puis ajout des descripteurs en attente."""
+        """Entraînement sur les descripteurs en attente (:meth:`fit`), puis leur ajout."""
+        self.fit(np.concatenate(self._pending) if self._pending else np.zeros((0, self.dim), np.float32))
+        pending, self._pending = self._pending, []
+        for x in pending:
+            self._add_trained(x)
+
+    def fit(self, sample: np.ndarray) -> None:
+        """k-moyennes (listes) et quantificateurs PQ appris sur ``sample`` ``(n, dim)``, qui n'est pas ajouté.
+
+        Un échantillon tiré au hasard dans toute la base vaut mieux que ses premiers descripteurs (les
+        premières classes d'un dossier trié, par exemple).
+        """
         import faiss
 
-        sample = np.concatenate(self._pending) if self._pending else np.zeros((0, self.dim), np.float32)
+        if self.trained:
+            raise ValueError("L'index IVF-PQ est déjà entraîné.")
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
         needed = 2**self.nbits
         if len(sample) < needed:
             raise ValueError(
@@ -225,9 +238,6 @@ class IVFPQEngine:
         self.ivf.pq.cp.seed = 1234
         self.ivf.pq.train(np.ascontiguousarray(residuals))
         self.ivf.is_trained = True
-        pending, self._pending = self._pending, []
-        for x in pending:
-            self._add_trained(x)
 
     def _build(self, centroids: np.ndarray) -> None:
         """Structures FAISS vides à partir des centres des listes ``(nlist, dim)``."""

@@ -344,6 +344,9 @@ def _index_from_disk(out_dir: Path, state: dict, preset, kind, color_weight, dev
         raise ValueError(f"Aucune image utilisable dans « {state['settings']['folder']} » "
                          f"(fichiers sautés : {state['skipped']}).")
     descriptors = np.memmap(out_dir / DESCRIPTORS, dtype=np.float32, mode="r", shape=(count, preset.dim))
+    if kind == "ivfpq":                  # entraînement sur un échantillon de toute la base, pas ses premières classes
+        rows = np.sort(np.random.default_rng(0).choice(count, min(count, index.engine.train_size), replace=False))
+        index.engine.fit(np.array(descriptors[rows]))
     entry = {"type": "folder", "root": state["settings"]["folder"]}
     with open(out_dir / SOURCES, encoding="utf-8") as sources:
         for first in range(0, count, block):
