@@ -3,7 +3,8 @@
 Pensé pour une machine GPU prêtée : pas de .venv, le python3 trouvé sur place, le dépôt sur le
 PYTHONPATH. Une vérification dont le paquet manque (faiss, PyMaxflow, nbgrader...) est sautée
 avec une ligne qui le dit. Chaque fichier `benchmarks/bench_<bloc>.py` peut définir
-`gpu_checks(profile)`, qui retourne des couples (nom, fonction).
+`gpu_checks(profile)`, qui retourne des couples (nom, fonction) ; une fonction peut retourner un texte
+(un débit, un rappel), imprimé au bout de sa ligne.
 
     python3 benchmarks/gpu_check.py                       # CUDA, profil « gpu »
     python3 benchmarks/gpu_check.py --device cpu --profile ci   # vérifie le script lui-même
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
                 torch.cuda.reset_peak_memory_stats()
             start = time.perf_counter()
             try:
-                check()
+                note = check()
                 if cuda:
                     torch.cuda.synchronize()
             except ModuleNotFoundError as error:
@@ -77,7 +78,8 @@ def main(argv=None) -> int:
                 continue
             seconds = time.perf_counter() - start
             memory = f"{torch.cuda.max_memory_allocated() / 2**30:6.2f} Gio" if cuda else "   -"
-            print(f"{module_name[6:]:<14} {label:<60} {seconds:8.2f} s  pic {memory}", flush=True)
+            print(f"{module_name[6:]:<14} {label:<60} {seconds:8.2f} s  pic {memory}"
+                  + (f"  {note}" if isinstance(note, str) else ""), flush=True)
     print(f"Durée totale : {time.perf_counter() - total:.1f} s ; échecs : {failures}")
     return 1 if failures else 0
 
