@@ -10,6 +10,7 @@ import torch
 
 from course_lib import data, images
 from course_lib.scenes import distance as D
+from course_lib.scenes.engines import augment_queries
 from course_lib.scenes.index import SceneIndex, fill_hole, fit_to_size
 
 G = importlib.import_module("course_lib.scenes.gist")  # le module (course_lib.scenes.gist est la fonction)
@@ -357,3 +358,30 @@ def test_index_files_of_the_previous_format_are_refused_with_a_clear_message(sma
     np.savez(tmp_path / "ancien.npz", **contents)
     with pytest.raises(ValueError, match="reconstruisez"):
         SceneIndex.load(tmp_path / "ancien.npz")
+
+
+def test_ivfpq_recall_never_drops_when_more_lists_are_visited():
+    # Des listes trop petites pour k_factor x k candidats : la recherche en visite d'autres, jamais moins
+    # quand nprobe augmente (sans quoi nprobe = 1 « élargi » battait nprobe = 8).
+    x = clustered(3000, 32, seed=7)
+    exact = SceneIndex(TINY, device="cpu").add_descriptors(x)
+    approx = SceneIndex(TINY, kind="ivfpq", nlist=64, m=8, nbits=6, k_factor=4, train_size=2500,
+                        device="cpu").add_descriptors(x)
+    engine = approx.engine
+    queries = torch.from_numpy(clustered(12, 32, seed=8))
+    truth = exact.search_descriptors(queries, k=50).indices
+    recalls, probes = [], []
+    for nprobe in (1, 2, 4, 8, 16, 64):
+        approx.nprobe = nprobe
+        found = approx.search_descriptors(queries, k=50).indices
+        recalls.append(np.mean([len(set(a.tolist()) & set(b.tolist())) / 50 for a, b in zip(truth, found)]))
+        augmented, _ = augment_queries(queries.numpy(), np.ones((12, 16), np.float32))
+        visited = engine.probes_needed(augmented, 200)
+        probes.append(visited)
+        # les listes visitées contiennent au moins les 4 x 50 candidats que le raffinement reclasse
+        order = engine.ivf.quantizer.search(augmented, engine.nlist)[1]
+        held = np.array([engine._list_sizes()[order[i, :v]].sum() for i, v in enumerate(visited)])
+        assert (held >= 200).all() and (visited >= nprobe).all()
+    assert all(b >= a - 1e-9 for a, b in zip(recalls, recalls[1:])), recalls
+    assert all((b >= a).all() for a, b in zip(probes, probes[1:]))
+    assert recalls[-1] >= 0.95

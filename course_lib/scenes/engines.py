@@ -159,6 +159,7 @@ class IVFPQEngine:
         self.train_size = int(train_size) if train_size is not None else max(40 * self.nlist, 10_000)
         self._pending: list[np.ndarray] = []
         self.ivf = self.refine = self._search_index = self._assign = None
+        self._sizes, self._sizes_at = None, -1                              # tailles des listes (cache)
 
     # ------------------------------------------------------------------ état
     @property
@@ -292,20 +293,43 @@ class IVFPQEngine:
     def search(self, q: np.ndarray, block_weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Les ``k`` plus proches voisins (distance masquée) : ``(indices, distances)``, ``(Q, k)``.
 
-        Si les listes visitées ne contiennent pas ``k`` scènes, on en visite quatre fois plus (jusqu'à
-        toutes) pour les requêtes concernées.
+        Chaque requête visite ses ``nprobe`` listes les plus proches, et davantage si elles ne contiennent pas
+        assez de candidats : ``k_factor x k`` avec raffinement (autant que le raffinement en reclasse),
+        ``k`` sans. Le nombre de listes visitées ne décroît donc jamais quand ``nprobe`` augmente.
         """
         self.ready()
         queries, offsets = augment_queries(q, block_weights)
         searcher = self._searcher()
-        nprobe = self._nprobe
-        scores, ids = searcher.search(queries, k, params=self._params(nprobe))
-        short = np.flatnonzero((ids < 0).any(axis=1))
-        while len(short) and nprobe < self.nlist:
-            nprobe = min(self.nlist, 4 * nprobe)
-            scores[short], ids[short] = searcher.search(queries[short], k, params=self._params(nprobe))
-            short = short[(ids[short] < 0).any(axis=1)]
+        needed = min(self.ntotal, k * (self.k_factor if self.refine is not None else 1))
+        probes = self.probes_needed(queries, needed)
+        scores = np.empty((len(queries), k), np.float32)
+        ids = np.empty((len(queries), k), np.int64)
+        for nprobe in np.unique(probes):
+            rows = np.flatnonzero(probes == nprobe)
+            scores[rows], ids[rows] = searcher.search(queries[rows], k, params=self._params(int(nprobe)))
         return ids, _distances(offsets, scores, ids)
+
+    def probes_needed(self, queries: np.ndarray, needed: int) -> np.ndarray:
+        """Par requête augmentée : le nombre de listes à visiter, au moins ``nprobe``, jusqu'à ``needed`` scènes."""
+        sizes = self._list_sizes()
+        if self._nprobe >= self.nlist:
+            return np.full(len(queries), self.nlist, np.int64)
+        import faiss
+
+        # Toutes listes confondues, les « enough » plus petites suffisent : inutile de classer les autres.
+        enough = int(np.searchsorted(np.cumsum(np.sort(sizes)), needed)) + 1
+        top = min(self.nlist, max(self._nprobe, enough))
+        _, order = faiss.downcast_index(self.ivf.quantizer).search(queries, top)     # listes, proches d'abord
+        reached = np.cumsum(sizes[order], axis=1) >= needed
+        first = np.where(reached.any(axis=1), reached.argmax(axis=1) + 1, self.nlist)
+        return np.clip(np.maximum(first, self._nprobe), 1, self.nlist).astype(np.int64)
+
+    def _list_sizes(self) -> np.ndarray:
+        if self._sizes_at != self.ivf.ntotal:             # recalculé après chaque ajout
+            lists = self.ivf.invlists
+            self._sizes = np.array([lists.list_size(i) for i in range(self.nlist)], np.int64)
+            self._sizes_at = self.ivf.ntotal
+        return self._sizes
 
     def reconstruct(self, first: int, count: int) -> np.ndarray:
         raise ValueError("Les codes IVF-PQ ne se relisent pas sans perte : utilisez kind=\"exact\".")
