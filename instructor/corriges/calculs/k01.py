@@ -1,4 +1,4 @@
-# Corrigé 01 : chiffres des exercices 2, 3, 4, 7 (et 1 en option), profil « cpu » du notebook.
+# Corrigé 01 : chiffres des exercices 2, 3 et 4, profil « cpu » du notebook (1 et 7 : k01b.py).
 import sys
 import time
 
@@ -16,7 +16,7 @@ t = time.process_time()
 index = scenes.SceneIndex(preset="hays_efros", image_size=GIST, device="cpu")
 index.add_synthetic(N, size=GIST, seed=0, chunk_size=500, progress=False)
 print(f"base de {N} scènes : {time.process_time() - t:.0f} s CPU", flush=True)
-vectors = torch.from_numpy(index._faiss.reconstruct_n(0, N)[:, : index.dim].copy())
+vectors = torch.from_numpy(index.engine.reconstruct(0, N).copy())  # descripteurs relus dans l'index exact
 held = data.synthetic_scenes(28, size=SIDE, seed=0, start=10**6)
 query = held[3]
 yy, xx = torch.meshgrid(torch.arange(SIDE), torch.arange(SIDE), indexing="ij")
