@@ -198,6 +198,10 @@ def _execute(notebook: Path, target: Path, env: dict, timeout: int) -> float:
     with tempfile.TemporaryDirectory(prefix="site-") as workdir:
         client = NotebookClient(content, timeout=timeout, kernel_name="python3", allow_errors=False,
                                 resources={"metadata": {"path": workdir}})
+        # Sockets Unix propres à ce noyau plutôt que des ports TCP : plusieurs notebooks (et les tests) lancent
+        # des noyaux en même temps, et deux noyaux ne peuvent pas se voir attribuer le même port.
+        client.km = client.create_kernel_manager()
+        client.km.transport, client.km.ip = "ipc", os.path.join(workdir, "noyau")
         try:
             client.execute(env=env)  # l'environnement du noyau (profil, PYTHONPATH)
         except CellTimeoutError as error:
