@@ -24,7 +24,7 @@
 
 Ces outils se protègent eux-mêmes : si une de leurs fonctions, un module dont ils se servent
 (``numpy``, ``torch``, ``threading``) ou une de leurs tables a été remplacé, ils refusent de
-conclure (voir aussi la garde du noyau de correction, ``course_grading.sandbox``).
+conclure (la correction de l'enseignant ajoute sa propre garde dans le noyau).
 """
 
 from __future__ import annotations

@@ -538,8 +538,10 @@ def check_shortcuts(case: GradingCase, graded: dict) -> None:
                 problems.append(f"{student} : le raccourci « {shortcut.why} » rapporte des points : {earned}")
             text = "\n".join(graded.outputs.get(student, {}).get(c, "") for c in zero)
             expect = shortcut.expect
-            if shortcut.kind == "pile":     # la garde du noyau isolé refuse déjà l'introspection de la pile
-                expect = ((expect,) if isinstance(expect, str) else tuple(expect)) + ("introspection de la pile",)
+            # La garde du noyau isolé refuse déjà l'introspection de la pile, et voit les modules remplacés
+            # (attributs retenus par identité) avant que le test ne s'en aperçoive.
+            also = {"pile": ("introspection de la pile",), "attributs": ("des outils de test ont été remplacés",)}
+            expect = ((expect,) if isinstance(expect, str) else tuple(expect)) + also.get(shortcut.kind, ())
             if not _explains(expect, text):
                 problems.append(f"{student} : le raccourci « {shortcut.why} » n'échoue pas pour la raison attendue "
                                 f"({shortcut.expect!r}) :{_why(graded, student, zero)}")

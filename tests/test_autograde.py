@@ -189,7 +189,7 @@ def test_feedback_is_french_and_hides_hidden_tests_but_not_their_messages(graded
     assert "Retour de correction" in feedback and "note : 5 / 15" in feedback
     for secret in ("BEGIN HIDDEN TESTS", "random_images(101", "random_tensor(5, (500,)", "(0.5, 0.8, 1.7, 2.5, 4.0)"):
         assert secret not in feedback, f"le retour montre le code d'un test caché : {secret}"
-    assert "Tests cachés : échoués (0 / 2 points)." in feedback  # le verdict du test caché, sans ses sorties
+    assert "Tests cachés : échoués (0 / 1 point)." in feedback  # le verdict du test caché, sans ses sorties
     assert "hors tolérance" in feedback                      # la première ligne de son message, visible
     assert "rgb_to_gray" in feedback
 

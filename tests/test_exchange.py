@@ -87,4 +87,4 @@ def test_students_fetch_french_feedback_without_hidden_tests(exchanged):
         assert 'lang="fr"' in text and "Retour de correction" in text
         assert "BEGIN HIDDEN TESTS" not in text and "random_images(202" not in text
     assert "hors tolérance" in feedback["bob"]
-    assert "Tests cachés : échoués (0 / 2 points)." in feedback["bob"]
+    assert "Tests cachés : échoués (0 / 1 point)." in feedback["bob"]
