@@ -184,6 +184,10 @@ def _fingerprint(notebook: Path, profile: str, root: Path) -> str:
     return digest.hexdigest()
 
 
+class CellTooLong(RuntimeError):
+    """Une cellule a dépassé le délai (calcul trop long, ou noyau qui ne répond plus)."""
+
+
 def _execute(notebook: Path, target: Path, env: dict, timeout: int) -> float:
     """Exécute un notebook (noyau neuf, dossier de travail temporaire) et l'écrit dans ``target``.
 
@@ -205,7 +209,7 @@ def _execute(notebook: Path, target: Path, env: dict, timeout: int) -> float:
         try:
             client.execute(env=env)  # l'environnement du noyau (profil, PYTHONPATH)
         except CellTimeoutError as error:
-            raise RuntimeError(f"{notebook.name} : une cellule dépasse {timeout} s ({error}).") from None
+            raise CellTooLong(f"{notebook.name} : une cellule dépasse {timeout} s ({error}).") from None
         except CellExecutionError as error:
             raise RuntimeError(f"{notebook.name} : une cellule a fait une erreur.\n{str(error)[-3000:]}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -236,7 +240,11 @@ def execute_notebooks(executed: Path, env: dict, jobs: int = 1, reuse: bool = Fa
 
     def run(item):
         notebook, target, stamp, fingerprint = item
-        elapsed = _execute(notebook, target, env, timeout)
+        try:
+            elapsed = _execute(notebook, target, env, timeout)
+        except CellTooLong as error:        # une seule relance, avec un noyau neuf (réponse perdue, machine chargée)
+            print(f"  {error} Nouvel essai avec un noyau neuf.", flush=True)
+            elapsed = _execute(notebook, target, env, timeout)
         stamp.write_text(fingerprint)
         if not quiet:
             print(f"  {notebook.name} exécuté en {elapsed:.0f} s", flush=True)
@@ -304,6 +312,7 @@ def build_site(out=None, profile: str | None = None, jobs: int = 1, reuse: bool 
     # Les noyaux importent la copie de travail, comme ceux des tests.
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+    env["COURSE_SITE_CELL_TIMEOUT"] = os.environ.get("COURSE_SITE_CELL_TIMEOUT", "1800")   # délai par cellule (s)
     started = time.monotonic()
     execute_notebooks(out / "executed", {**os.environ, **env}, jobs=jobs, reuse=reuse, quiet=quiet)
     source = stage(out / "src", out / "executed", env["COURSE_PROFILE"])

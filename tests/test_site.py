@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -55,7 +56,17 @@ def page_text(page: Path) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
-    index = site.build_site(out, profile="ci", quiet=True)
+    # Au profil ci, chaque cellule prend quelques secondes : un noyau qui ne répond plus est relancé sans
+    # attendre la demi-heure par défaut.
+    before = os.environ.get("COURSE_SITE_CELL_TIMEOUT")
+    os.environ["COURSE_SITE_CELL_TIMEOUT"] = "300"
+    try:
+        index = site.build_site(out, profile="ci", quiet=True)
+    finally:
+        if before is None:
+            os.environ.pop("COURSE_SITE_CELL_TIMEOUT")
+        else:
+            os.environ["COURSE_SITE_CELL_TIMEOUT"] = before
     return out, index
 
 
