@@ -84,7 +84,9 @@ def _time_once(path: Path, profile: str, timeout_s: float, cell_timeout_s: float
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with tempfile.TemporaryDirectory(prefix="bench-notebook-") as out:
         command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   f"--ExecutePreprocessor.timeout={int(cell_timeout_s)}", "--output-dir", out, str(path)]
+                   f"--ExecutePreprocessor.timeout={int(cell_timeout_s)}", "--output-dir", out,
+                   # sockets Unix propres à ce noyau : pas de port TCP disputé avec d'autres noyaux
+                   "--KernelManager.transport=ipc", f"--KernelManager.ip={os.path.join(out, 'noyau')}", str(path)]
         cpu_before, start = _children_cpu(), time.perf_counter()
         try:
             result = subprocess.run(command, cwd=path.parent, env=env, capture_output=True, text=True,
