@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 BUDGET_S = 300.0           # 5 minutes par notebook au profil « cpu » (issue 14)
-CELL_TIMEOUT_S = 900       # aucune cellule ne doit prendre 15 minutes au profil « cpu »
+CELL_TIMEOUT_S = 400       # une cellule de plus de 400 s dépasse à elle seule le budget de 5 minutes
 
 
 @dataclass
