@@ -1,9 +1,10 @@
 """Temps de chaque notebook de cours au profil « cpu » : le budget est de 5 minutes sur un portable 2 cœurs.
 
-Chaque notebook est exécuté en entier, comme par un étudiant, par ``jupyter nbconvert --execute`` dans un
-processus neuf (``COURSE_PROFILE=cpu``, ``COURSE_DEVICE=cpu``) ; on mesure le temps mural et le temps CPU
-(utilisateur + système, noyau compris). La « référence » de chaque ligne est le budget de 5 minutes : un rapport
-supérieur à 1 veut dire que le notebook tient dans le budget.
+Chaque notebook est exécuté en entier, comme par un étudiant, par ``python -m course_grading.execution``
+(nbclient, comme ``jupyter nbconvert --execute``) dans un processus neuf (``COURSE_PROFILE=cpu``,
+``COURSE_DEVICE=cpu``) ; on mesure le temps mural et le temps CPU (utilisateur + système, noyau compris).
+La « référence » de chaque ligne est le budget de 5 minutes : un rapport supérieur à 1 veut dire que le
+notebook tient dans le budget.
 
     python benchmarks/bench_notebooks.py            # les notebooks 00 à 07
     python benchmarks/bench_notebooks.py 01 05      # seulement ceux-là
@@ -66,10 +67,10 @@ def time_notebook(path: Path, profile: str = "cpu", timeout_s: float = 3600.0,
                   cell_timeout_s: float = CELL_TIMEOUT_S, retries: int = 1) -> Timing:
     """Exécute ``path`` au profil ``profile`` dans un processus neuf ; retourne le temps mural et CPU.
 
-    Le temps CPU est celui des processus enfants (nbconvert et le noyau qu'il lance), utilisateur + système.
+    Le temps CPU est celui des processus enfants (le client et le noyau qu'il lance), utilisateur + système.
     Le notebook exécuté est jeté : la copie versionnée reste sans sorties. Une cellule qui dépasse
     ``cell_timeout_s`` fait échouer l'exécution ; elle est relancée ``retries`` fois, car un noyau peut rester
-    bloqué sans rien calculer sur une machine très chargée (message perdu entre le noyau et nbconvert).
+    bloqué sans rien calculer sur une machine très chargée.
     """
     timing = _time_once(path, profile, timeout_s, cell_timeout_s)
     for _ in range(retries):
@@ -83,10 +84,10 @@ def _time_once(path: Path, profile: str, timeout_s: float, cell_timeout_s: float
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_DEVICE="cpu",
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     with tempfile.TemporaryDirectory(prefix="bench-notebook-") as out:
-        command = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   f"--ExecutePreprocessor.timeout={int(cell_timeout_s)}", "--output-dir", out,
-                   # sockets Unix propres à ce noyau : pas de port TCP disputé avec d'autres noyaux
-                   "--KernelManager.transport=ipc", f"--KernelManager.ip={os.path.join(out, 'noyau')}", str(path)]
+        # course_grading.execution : nbclient dont l'attente de la réponse d'une cellule à widgets ne peut pas
+        # manquer son réveil (sinon une cellule de 1 s peut attendre tout le délai), noyau en sockets Unix.
+        command = [sys.executable, "-m", "course_grading.execution", str(path), str(Path(out) / path.name),
+                   "--timeout", str(int(cell_timeout_s))]
         cpu_before, start = _children_cpu(), time.perf_counter()
         try:
             result = subprocess.run(command, cwd=path.parent, env=env, capture_output=True, text=True,

@@ -193,27 +193,18 @@ def _execute(notebook: Path, target: Path, env: dict, timeout: int) -> float:
 
     Lève ``RuntimeError`` (message en français) si une cellule fait une erreur ou dépasse le délai.
     """
-    import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
+    from .execution import execute
+
     started = time.monotonic()
-    content = nbformat.read(notebook, as_version=4)
     with tempfile.TemporaryDirectory(prefix="site-") as workdir:
-        client = NotebookClient(content, timeout=timeout, kernel_name="python3", allow_errors=False,
-                                resources={"metadata": {"path": workdir}})
-        # Sockets Unix propres à ce noyau plutôt que des ports TCP : plusieurs notebooks (et les tests) lancent
-        # des noyaux en même temps, et deux noyaux ne peuvent pas se voir attribuer le même port.
-        client.km = client.create_kernel_manager()
-        client.km.transport, client.km.ip = "ipc", os.path.join(workdir, "noyau")
         try:
-            client.execute(env=env)  # l'environnement du noyau (profil, PYTHONPATH)
+            execute(notebook, target, env=env, timeout=timeout, workdir=Path(workdir))
         except CellTimeoutError as error:
             raise CellTooLong(f"{notebook.name} : une cellule dépasse {timeout} s ({error}).") from None
         except CellExecutionError as error:
             raise RuntimeError(f"{notebook.name} : une cellule a fait une erreur.\n{str(error)[-3000:]}") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(content, target)
     return time.monotonic() - started
 
 
