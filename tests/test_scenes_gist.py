@@ -205,14 +205,18 @@ def test_gabor_bands_stay_within_their_written_error_bound(orientations, size, b
             profile = bank[k].amax(dim=0 if band.axis == -1 else 1)
             assert float(profile[outside].numpy().max(initial=0.0)) <= band.tail
     assert sum(band.width * len(band.filters) for band in bands) < sum(orientations) * max(height, width)
-    # l'écart au calcul sur le spectre entier respecte la borne tau * ||x||_2 (en float64)
+    # l'écart au calcul sur le spectre entier respecte la borne tau * ||x||_2 (en float64) ; sur CPU,
+    # chaque filtre garde sa largeur exacte (step=1), des fenêtres plus étroites sous le même seuil
+    exact_widths = G.gabor_bands(orientations, (height, width), step=1, dtype=torch.float64)
+    assert max(band.tail for band in exact_widths) <= G.SPECTRUM_TOLERANCE
+    assert sum(b.width * len(b.filters) for b in exact_widths) <= sum(b.width * len(b.filters) for b in bands)
     preset = G.GistPreset("essai", tuple(orientations), image_size=None, boundary=be)
     x = torch.from_numpy(np.random.default_rng(0).normal(0, 1, (2, 1, height - 2 * be, width - 2 * be)))
     ours = G._gabor_energy(x, preset)[:, 0].numpy()
     padded = G.symmetric_pad(x, be)[:, 0].numpy()
     for image, energy in zip(padded, ours):
         reference = _full_spectrum_energy(image, bank.numpy(), be)
-        bound = max(band.tail for band in bands) * np.linalg.norm(image)
+        bound = max(band.tail for band in exact_widths) * np.linalg.norm(image)
         assert np.abs(energy - reference).max() <= bound + 1e-12
     # sans seuil, les bandes couvrent tout le spectre et le calcul est celui du spectre entier
     exact = G._gabor_energy(x, preset, tolerance=0.0)[:, 0].numpy()
@@ -279,6 +283,21 @@ def test_gist_is_batch_invariant(preset):
                          for img in batch])
     assert together.shape == (3, G.get_preset(preset).dim)
     torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("preset, size", [("lmgist", 64), ("lear", 40)])
+def test_per_filter_and_grouped_paths_agree(preset, size):
+    # le calcul filtre par filtre (CPU) et par groupes (GPU) donnent la même énergie, sur 5 images
+    # (morceaux de deux images, le dernier incomplet) et avec les tampons partagés entre les appels
+    p = G.get_preset(preset, None if preset == "lear" else size)
+    images = data.synthetic_scenes(5, size=size, seed=4)
+    x = G.prefilter(G._prepare(images, p), p.fc, style=p.style)
+    work: dict = {}
+    per_filter = G._gabor_energy(x, p, per_filter=True, work=work)
+    again = G._gabor_energy(x[:3], p, per_filter=True, work=work)
+    grouped = G._gabor_energy(x, p, per_filter=False)
+    torch.testing.assert_close(per_filter, grouped, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(again, per_filter[:3], atol=1e-7, rtol=1e-6)
 
 
 def test_gist_stays_on_device_and_is_device_invariant():
