@@ -253,9 +253,12 @@ def resize_crop(images: torch.Tensor, size) -> torch.Tensor:
     C'est l'opération ``imresizecrop`` du code LMgist d'Oliva et Torralba.
     """
     batch, single = check_images(images, "images")
-    side = check_size(size, "size")
-    resized = _resize(batch, _resize_target(batch.shape[-2:], max(side)))
-    return unbatch(_center_crop(resized, side), single)
+    return unbatch(_resize_crop(batch, check_size(size, "size")), single)
+
+
+def _resize_crop(batch: torch.Tensor, side: tuple[int, int]) -> torch.Tensor:
+    """:func:`resize_crop` d'un lot ``(B,C,H,W)`` déjà vérifié (sans vérification)."""
+    return _center_crop(_resize(batch, _resize_target(batch.shape[-2:], max(side))), side)
 
 
 # --------------------------------------------------------------------------- couleur

@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..images import resize_crop, rgb_to_lab
+from ..images import _resize_crop, resize_crop, rgb_to_lab
 from ..validation import check_choice, check_images, check_number, describe
 
 __all__ = ["GistPreset", "PRESETS", "get_preset", "gist", "gabor_transfer", "gabor_parameters",
@@ -579,7 +579,7 @@ def _prepare(batch: torch.Tensor, preset: GistPreset) -> torch.Tensor:
         rgb = batch if batch.shape[1] == 3 else batch.expand(-1, 3, -1, -1)
         return rgb * 255.0
     gray = batch.mean(dim=1, keepdim=True) * 255.0          # img = single(mean(img, 3))
-    gray = resize_crop(gray, preset.image_size)              # imresizecrop(img, imageSize, 'bilinear')
+    gray = _resize_crop(gray, (preset.image_size,) * 2)      # imresizecrop(img, imageSize, 'bilinear')
     low = gray.amin(dim=(2, 3), keepdim=True)
     gray = gray - low
     high = gray.amax(dim=(2, 3), keepdim=True).clamp_min(1.0)
@@ -664,31 +664,22 @@ def _banded_energy(spectrum: torch.Tensor, bands: list[GaborBand], be: int, rows
             out[:, band.filters] = _block_means(modulus, cols, rows).transpose(-1, -2)
 
 
-def _block_sums(modulus: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, scale: float) -> torch.Tensor:
-    """``scale`` fois :func:`_block_means` ; par sommes sur des vues quand les blocs ont tous la même taille."""
-    *lead, height, width = modulus.shape
-    n = rows.shape[0]
-    if height % n or width % n or cols.shape[0] != n:
-        return _block_means(modulus, rows, cols).mul_(scale)
-    blocks = modulus.reshape(*lead, n, height // n, n, width // n).sum(dim=(-3, -1))
-    return blocks.mul_(scale * n * n / (height * width))
-
-
 def _banded_energy_cpu(spectrum: torch.Tensor, bands: list[GaborBand], be: int, rows: torch.Tensor,
                        cols: torch.Tensor, out: torch.Tensor, work: dict) -> None:
     """Comme :func:`_banded_energy` (spectres ``(b, H, W)``, quelques images), sur CPU, filtre par filtre.
 
-    Chaque étape ne touche que les données d'un filtre, qui tiennent dans le cache du cœur. Les
+    Chaque étape ne touche que les données d'un filtre, qui restent dans le cache du cœur. Les
     fenêtres circulaires sont des tranches d'un spectre prolongé par ses premières lignes (pas de
-    ``index_select``) ; le module passe par NumPy, deux fois plus rapide que torch sur CPU pour
-    ``|z|`` d'un complexe (mêmes valeurs à l'arrondi près). ``work`` garde d'un appel à l'autre
-    l'entrée de la passe 2 par orientation de bande, dont seules les colonnes de la bande changent
-    (les groupes vont du plus large au plus étroit : les colonnes qu'un groupe plus large a remplies
-    sont remises à zéro une fois).
+    ``index_select``) ; le module et la transposition passent par NumPy, plus rapide que torch sur CPU
+    pour ces deux opérations (mêmes valeurs). ``work`` garde d'un appel à l'autre l'entrée de la
+    passe 2 par orientation de bande, dont seules les colonnes de la bande changent (les groupes vont
+    du plus large au plus étroit : les colonnes qu'un groupe plus large a remplies sont remises à
+    zéro une fois).
     """
     b, height, width = spectrum.shape
     widest = max(band.width for band in bands)
-    scale = 1.0 / (height * width)                           # le 1/n des deux FFT inverses
+    n = rows.shape[0]
+    blocks = out.numpy()
     extended = {}
     if "product" not in work or work["product"].numel() < b * widest * max(height, width):
         work["product"] = spectrum.new_empty(b * widest * max(height, width))
@@ -705,17 +696,25 @@ def _banded_energy_cpu(spectrum: torch.Tensor, bands: list[GaborBand], be: int, 
         padded[..., band.width:filled].zero_()
         work[band.axis] = padded, modulus, band.width
         product = work["product"][:b * band.width * along].view(b, band.width, along)   # contigu
-        columns = padded.numpy()[..., :band.width]
+        columns, magnitude = padded.numpy()[..., :band.width], modulus.numpy()
+        # sommes par blocs sur une vue (blocs égaux) ; sinon les matrices de moyennes de _block_means
+        equal = (along - 2 * be) % n == 0 and (across - 2 * be) % n == 0 and cols.shape[0] == n
+        grid = (b, n, (along - 2 * be) // n, n, (across - 2 * be) // n)
         for k, start, transfer in zip(band.filters, band.starts, band.transfer):
-            # FFT inverses sans le facteur 1/n (norm="forward") : il est appliqué aux seules moyennes
+            # FFT inverses sans le facteur 1/n (norm="forward") : il est appliqué aux moyennes, à la fin
             torch.mul(source[:, start:start + band.width], transfer, out=product)
             first = torch.fft.ifft(product, dim=-1, norm="forward").numpy()               # [bande, position]
-            np.copyto(columns, first[..., be:along - be].transpose(0, 2, 1))              # (plus rapide que torch)
+            np.copyto(columns, first[..., be:along - be].transpose(0, 2, 1))
             second = torch.fft.ifft(padded, dim=-1, norm="forward").numpy()               # [position, position]
-            np.abs(second[..., be:across - be], out=modulus.numpy())
-            means = _block_sums(modulus, rows, cols, scale) if band.axis == -1 else \
-                _block_sums(modulus, cols, rows, scale).transpose(-1, -2)
-            out[:, k] = means
+            np.abs(second[..., be:across - be], out=magnitude)
+            if equal:
+                sums = modulus.view(grid).sum(dim=(2, 4)).numpy() / (grid[2] * grid[4])
+            elif band.axis == -1:
+                sums = _block_means(modulus, rows, cols).numpy()
+            else:
+                sums = _block_means(modulus, cols, rows).numpy()
+            blocks[:, k] = sums if band.axis == -1 else sums.transpose(0, 2, 1)
+    out.mul_(1.0 / (height * width))                         # le 1/n des deux FFT inverses
 
 
 def _gabor_energy(x: torch.Tensor, preset: GistPreset, tolerance: float = SPECTRUM_TOLERANCE,
