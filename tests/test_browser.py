@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from local_server import local_jupyter
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts" / "browser"
@@ -50,12 +47,6 @@ def ensure_chromium() -> str:
     pytest.skip("Chromium ne peut pas être installé par apt-get : " + log[-1].strip()[-300:])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """Un serveur JupyterLab dans un dossier temporaire : (url de base, jeton, dossier)."""
@@ -74,37 +65,11 @@ def lab(tmp_path_factory):
         path = settings / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values), encoding="utf-8")
-    token, port = secrets.token_hex(16), free_port()
-    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-               f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={folder / 'workspaces'}",
+    options = [f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={folder / 'workspaces'}",
                "--LabApp.news_url=", "--ServerApp.open_browser=False"]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    log = open(folder / "jupyterlab.log", "w")
-    server = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "COURSE_CELL_TIMEOUT": "60"})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("JupyterLab n'a pas démarré :\n" + (folder / "jupyterlab.log").read_text()[-3000:])
-            time.sleep(0.5)
+    with local_jupyter("jupyterlab", root, folder / "jupyterlab.log", options,
+                        env={**os.environ, "COURSE_CELL_TIMEOUT": "60"}, timeout=90) as (base, token):
         yield base, token, root
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,7 @@ import copy
 import json
 import os
 import re
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ from bs4 import BeautifulSoup
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course_grading.feedback import FeedbackExporter, HiddenCodeRedactor
+from local_server import local_jupyter
 from course_grading.safe_html import (
     MATHJAX_CONFIG,
     MATHJAX_URL,
@@ -403,45 +402,13 @@ def test_course_configuration_keeps_the_formgrader_template():
 
 # --------------------------------------------------------------------------- point 2 : le formgrader
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def formgrader(course, tmp_path_factory):
     """Un serveur Jupyter (avec l'extension formgrader de nbgrader) dont la racine est le cours."""
-    token, port = secrets.token_hex(16), free_port()
-    folder = tmp_path_factory.mktemp("serveur")
-    command = [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
+    log = tmp_path_factory.mktemp("serveur") / "serveur.log"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    log = open(folder / "serveur.log", "w")
-    server = subprocess.Popen(command, cwd=course, stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("le serveur Jupyter n'a pas démarré :\n" + (folder / "serveur.log").read_text()[-3000:])
-            time.sleep(0.5)
+    with local_jupyter("jupyter server", course, log, env=env) as (base, token):
         yield base, token
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def submission_id(course: Path, student: str) -> str:
