@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from ..images import _resize_crop, resize_crop, rgb_to_lab
+from ..images import _resize_crop, _rgb_to_lab
 from ..validation import check_choice, check_images, check_number, describe
 
 __all__ = ["GistPreset", "PRESETS", "get_preset", "gist", "gabor_transfer", "gabor_parameters",
@@ -781,8 +781,15 @@ def lab_thumbnail(images: torch.Tensor, n_blocks: int = 4, image_size: int | Non
     """
     batch, _ = check_images(images, "images", channels=3, value_range=(0.0, 1.0))
     if image_size is not None:
-        batch = resize_crop(batch, image_size)
-    lab = rgb_to_lab(batch.clamp(0, 1)) / 100.0
+        check_number(image_size, "image_size", integer=True, positive=True)
+    return _lab_thumbnail(batch, n_blocks, image_size)
+
+
+def _lab_thumbnail(batch: torch.Tensor, n_blocks: int, image_size: int | None) -> torch.Tensor:
+    """:func:`lab_thumbnail` d'un lot déjà vérifié (sans nouvelle vérification)."""
+    if image_size is not None:
+        batch = _resize_crop(batch, (image_size, image_size))
+    lab = _rgb_to_lab(batch.clamp(0, 1)) / 100.0
     return _to_gist_order(block_average(lab, n_blocks)).flatten(1)
 
 
@@ -843,7 +850,7 @@ def _describe_part(batch: torch.Tensor, preset: GistPreset, color_weight: float,
     energy = _gabor_energy(filtered, preset, work=work)      # (B, C, F, n, n)
     descriptor = _to_gist_order(energy).flatten(1)           # [canal, filtre, colonne, ligne]
     if preset.lab_thumbnail:
-        color = lab_thumbnail(batch, preset.n_blocks, preset.image_size) * color_weight
+        color = _lab_thumbnail(batch, preset.n_blocks, preset.image_size) * color_weight
         descriptor = torch.cat([descriptor, color], dim=1)
     return descriptor
 
