@@ -616,9 +616,15 @@ def _cached_bands(orientations, height, width, convention, device, dtype, tolera
                        dtype=dtype)
 
 
-#: Images traitées ensemble par filtre sur CPU : deux images font des FFT de 512 lignes, assez grandes
-#: pour que deux fils de calcul ne se gênent pas dans torch.fft, assez petites pour rester en cache.
-CPU_IMAGES_PER_STEP = 2
+#: Pixels (image étendue, par canal) traités ensemble par filtre sur CPU : deux images LMgist de 320 x 320.
+#: Les FFT ont alors 512 lignes, assez pour que deux fils de calcul ne se gênent pas dans torch.fft et
+#: que le coût de Python par opération reste faible ; assez peu pour que les données restent en cache.
+CPU_PIXELS_PER_STEP = 2 * 320 * 320
+
+
+def _cpu_step(pixels: int) -> int:
+    """Nombre d'images (de ``pixels`` pixels chacune, canaux compris) par morceau sur CPU."""
+    return max(1, round(CPU_PIXELS_PER_STEP / pixels))
 
 
 def _budget(device: torch.device) -> int:
@@ -751,8 +757,9 @@ def _gabor_energy(x: torch.Tensor, preset: GistPreset, tolerance: float = SPECTR
         bands = _cached_bands(preset.orientations, height, width, preset.style, x.device, x.dtype, tolerance,
                               1 if per_filter else 16)
         if per_filter:
-            for first in range(0, B * C, CPU_IMAGES_PER_STEP):
-                part = slice(first, first + CPU_IMAGES_PER_STEP)
+            step = _cpu_step(height * width)
+            for first in range(0, B * C, step):
+                part = slice(first, first + step)
                 _banded_energy_cpu(torch.fft.fft2(flat[part]), bands, be, rows, cols, out[part], work)
             return out.reshape(B, C, preset.n_filters, n, n)
         largest = max(band.transfer.numel() for band in bands)
@@ -832,14 +839,16 @@ def gist(images: torch.Tensor, preset="lmgist", image_size: int | None = None,
 def _describe(batch: torch.Tensor, preset: GistPreset, color_weight: float) -> torch.Tensor:
     """Le gist d'un lot déjà vérifié : ``(B, D)``.
 
-    Sur CPU, tout le calcul se fait par morceaux de :data:`CPU_IMAGES_PER_STEP` images : les
-    tableaux intermédiaires restent petits (dans le cache, sans nouvelles pages mémoire à chaque
-    opération) et les tampons de :func:`_banded_energy_cpu` servent d'un morceau à l'autre.
+    Sur CPU, tout le calcul se fait par morceaux d'environ :data:`CPU_PIXELS_PER_STEP` pixels (deux
+    images LMgist, une douzaine d'images de 64 x 64) : les tableaux intermédiaires restent petits (dans
+    le cache, sans nouvelles pages mémoire à chaque opération) et les tampons de
+    :func:`_banded_energy_cpu` servent d'un morceau à l'autre.
     """
     if batch.device.type != "cpu":
         return _describe_part(batch, preset, color_weight, {})
     work: dict = {}
-    step = CPU_IMAGES_PER_STEP
+    height, width = batch.shape[-2:] if preset.image_size is None else (preset.image_size,) * 2
+    step = _cpu_step((height + 2 * preset.boundary) * (width + 2 * preset.boundary) * preset.n_channels)
     return torch.cat([_describe_part(batch[i:i + step], preset, color_weight, work)
                       for i in range(0, len(batch), step)])
 
