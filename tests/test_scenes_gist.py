@@ -276,9 +276,12 @@ def test_lear_gray_image_is_replicated_in_three_channels():
 # --------------------------------------------------------------------------- lots, appareil, erreurs
 
 @pytest.mark.parametrize("preset", ["lmgist", "lear", "hays_efros"])
-def test_gist_is_batch_invariant(preset):
+def test_gist_is_batch_invariant(preset, monkeypatch):
     batch = data.synthetic_scenes(3, size=(48, 64), seed=2)
     together = G.gist(batch, preset, **({} if preset == "lear" else {"image_size": 48}))
+    monkeypatch.setattr(G, "CPU_PIXELS_PER_STEP", 1)          # une image par morceau sur CPU
+    torch.testing.assert_close(G.gist(batch, preset, **({} if preset == "lear" else {"image_size": 48})),
+                               together, atol=1e-6, rtol=1e-5)
     alone = torch.stack([G.gist(img, preset, **({} if preset == "lear" else {"image_size": 48}))
                          for img in batch])
     assert together.shape == (3, G.get_preset(preset).dim)
@@ -286,10 +289,11 @@ def test_gist_is_batch_invariant(preset):
 
 
 @pytest.mark.parametrize("preset, size", [("lmgist", 64), ("lear", 40)])
-def test_per_filter_and_grouped_paths_agree(preset, size):
+def test_per_filter_and_grouped_paths_agree(preset, size, monkeypatch):
     # le calcul filtre par filtre (CPU) et par groupes (GPU) donnent la même énergie, sur 5 images
-    # (morceaux de deux images, le dernier incomplet) et avec les tampons partagés entre les appels
+    # (ici par morceaux de deux images, le dernier incomplet) et avec les tampons partagés entre les appels
     p = G.get_preset(preset, None if preset == "lear" else size)
+    monkeypatch.setattr(G, "CPU_PIXELS_PER_STEP", 2 * (size + 2 * p.boundary) ** 2)
     images = data.synthetic_scenes(5, size=size, seed=4)
     x = G.prefilter(G._prepare(images, p), p.fc, style=p.style)
     work: dict = {}
