@@ -26,10 +26,10 @@ from pathlib import Path
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
+from local_server import local_jupyter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course_grading.feedback import FeedbackExporter, HiddenCodeRedactor
-from local_server import local_jupyter
 from course_grading.safe_html import (
     MATHJAX_CONFIG,
     MATHJAX_URL,
